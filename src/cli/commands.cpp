@@ -1,0 +1,13 @@
+#include "cli/commands.h"
+
+namespace tandem::cli {
+namespace {
+int g_exit_code = 0;
+}
+
+void register_commands(CLI::App& app) { add_inspect(app); }
+
+int exit_code() { return g_exit_code; }
+void set_exit_code(int code) { g_exit_code = code; }
+
+}  // namespace tandem::cli

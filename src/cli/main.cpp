@@ -1,0 +1,33 @@
+// tandem: one executable, one subcommand per file (cli/cmd_*.cpp), registered in commands.h.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <exception>
+
+#include "cli/commands.h"
+#include "core/error.h"
+#include "kernels/isa.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"tandem: run large language models across the hardware you have"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", [] {
+    return fmt::format("tandem {} (kernels: {})", TANDEM_VERSION, tandem::isa_summary());
+  });
+  tandem::cli::register_commands(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version are "errors" with exit code 0 in CLI11.
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  } catch (const tandem::InputError& e) {
+    std::fprintf(stderr, "tandem: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "tandem: error: %s\n", e.what());
+    return 1;
+  }
+  return tandem::cli::exit_code();
+}

@@ -1,0 +1,68 @@
+// Owned, 64-byte aligned, zero-initialised memory. Move-only: copying a buffer is a visible
+// clone(), never an accident.
+#pragma once
+
+#include <cstddef>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <span>
+#include <utility>
+
+namespace tandem {
+
+inline constexpr size_t kBufferAlign = 64;
+
+class AlignedBuffer {
+ public:
+  AlignedBuffer() = default;
+  explicit AlignedBuffer(size_t bytes) : size_(bytes) {
+    if (bytes == 0) return;
+    const size_t rounded = (bytes + kBufferAlign - 1) / kBufferAlign * kBufferAlign;
+    data_ = static_cast<std::byte*>(std::aligned_alloc(kBufferAlign, rounded));
+    if (data_ == nullptr) throw std::bad_alloc();
+    std::memset(data_, 0, rounded);
+  }
+  ~AlignedBuffer() { std::free(data_); }
+  AlignedBuffer(AlignedBuffer&& o) noexcept
+      : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)) {}
+  AlignedBuffer& operator=(AlignedBuffer&& o) noexcept {
+    if (this != &o) {
+      std::free(data_);
+      data_ = std::exchange(o.data_, nullptr);
+      size_ = std::exchange(o.size_, 0);
+    }
+    return *this;
+  }
+  AlignedBuffer(const AlignedBuffer&) = delete;
+  AlignedBuffer& operator=(const AlignedBuffer&) = delete;
+
+  // Deep copy, O(size).
+  AlignedBuffer clone() const {
+    AlignedBuffer b(size_);
+    if (size_ != 0) std::memcpy(b.data_, data_, size_);
+    return b;
+  }
+
+  std::byte* data() { return data_; }
+  const std::byte* data() const { return data_; }
+  size_t size() const { return size_; }
+  template <typename T>
+  T* as() {
+    return reinterpret_cast<T*>(data_);
+  }
+  template <typename T>
+  const T* as() const {
+    return reinterpret_cast<const T*>(data_);
+  }
+  template <typename T>
+  std::span<T> span() {
+    return {as<T>(), size_ / sizeof(T)};
+  }
+
+ private:
+  std::byte* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+}  // namespace tandem
