@@ -1,0 +1,25 @@
+#include "kernels/vec_dot.h"
+
+namespace tandem {
+namespace {
+
+VecDotTable build(Isa top) {
+  VecDotTable t;
+  for (int level = 0; level <= static_cast<int>(top); ++level) {
+    const Isa isa = static_cast<Isa>(level);
+    register_vec_dot_float(t, isa);
+    register_vec_dot_legacy(t, isa);
+    register_vec_dot_k(t, isa);
+  }
+  return t;
+}
+
+}  // namespace
+
+const VecDotTable& vec_dot_table(Isa isa) {
+  static const VecDotTable tables[] = {build(Isa::Scalar), build(Isa::Avx2), build(Isa::Avx512)};
+  static_assert(std::size(tables) == static_cast<size_t>(Isa::Count));
+  return tables[static_cast<int>(isa)];
+}
+
+}  // namespace tandem

@@ -1,0 +1,51 @@
+// Dot products of weight rows with one activation row: the inner loop of matrix x vector and
+// matrix x matrix. Each weight type names the format its activations are converted to first
+// (F32 for float weights, Q8_0 for the legacy 32-blocks, Q8_K for the K-quants), so the inner
+// loop can use 8-bit integer dot products (VNNI / AVX2 maddubs).
+//
+// Kernels are registered per family and ISA level by the files that implement them:
+//   vec_dot_float.cpp   F32, F16, BF16               (+ x86/avx2, x86/avx512)
+//   vec_dot_legacy.cpp  Q8_0, Q4_0 (and other 32-blocks), activation quantizer Q8_0
+//   vec_dot_k.cpp       Q4_K, Q5_K, Q6_K, activation quantizer Q8_K
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+
+#include "core/dtype.h"
+#include "kernels/isa.h"
+
+namespace tandem {
+
+// out[r] = sum_i w_r[i] * a[i] for r in [0, nr). w points at row 0; rows are w_stride bytes
+// apart; k is the row length in elements (a multiple of the weight's block size); act holds the
+// activation row already converted to the kernel's act_type.
+using VecDotFn = void (*)(int64_t k, const void* w, size_t w_stride, int nr, const void* act,
+                          float* out);
+// Converts k f32 activations to act_type blocks (k a multiple of its block size).
+using ActQuantizeFn = void (*)(const float* x, void* dst, int64_t k);
+
+struct VecDotKernel {
+  DType act_type = DType::F32;
+  VecDotFn dot = nullptr;  // null: this weight type has no kernel
+  int max_rows = 1;        // nr the kernel is fastest at (callers pass 1..max_rows)
+};
+
+struct VecDotTable {
+  std::array<VecDotKernel, static_cast<size_t>(DType::Count)> by_weight{};
+  std::array<ActQuantizeFn, static_cast<size_t>(DType::Count)> act_quantize{};  // by act_type
+};
+
+// The table of one ISA level: built by calling every family's registrar for Scalar, then for
+// each higher level up to `isa`, so a level overrides only what it implements.
+const VecDotTable& vec_dot_table(Isa isa);
+inline const VecDotTable& vec_dot_table() { return vec_dot_table(active_isa()); }
+
+// Family registrars (one per file above). Each sets the entries it implements for exactly the
+// level `isa` and leaves the rest alone.
+void register_vec_dot_float(VecDotTable& t, Isa isa);
+void register_vec_dot_legacy(VecDotTable& t, Isa isa);
+void register_vec_dot_k(VecDotTable& t, Isa isa);
+
+}  // namespace tandem
