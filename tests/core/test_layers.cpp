@@ -27,7 +27,7 @@ const std::map<std::string, std::set<std::string>> kAllowed = {
 };
 
 TEST(Layers, IncludesRespectTheLayerContract) {
-  const fs::path src = fs::path(TANDEM_TEST_DATA_DIR) / ".." / ".." / "src";
+  const fs::path src = fs::path(TANDEM_SOURCE_DIR) / "src";
   ASSERT_TRUE(fs::is_directory(src)) << src;
   const std::regex include_re(R"re(^\s*#\s*include\s*"([a-z_]+)/)re");
   int files = 0;
