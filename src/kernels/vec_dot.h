@@ -48,4 +48,22 @@ void register_vec_dot_float(VecDotTable& t, Isa isa);
 void register_vec_dot_legacy(VecDotTable& t, Isa isa);
 void register_vec_dot_k(VecDotTable& t, Isa isa);
 
+// The ISA variants behind the float and legacy registrars, one file each under x86/avx2/ and
+// x86/avx512/ (built with that level's flags; only called once CPUID says the level exists).
+namespace avx2 {
+void register_vec_dot_float(VecDotTable& t);
+void register_vec_dot_legacy(VecDotTable& t);
+}  // namespace avx2
+namespace avx512 {
+void register_vec_dot_float(VecDotTable& t);
+void register_vec_dot_legacy(VecDotTable& t);
+}  // namespace avx512
+
+// The scalar Q8_0 activation quantizer, bit-exact with ggml's quantize_row_q8_0_ref:
+// per 32 values d = amax / 127 (stored as f16), q = roundf(x * (1 / d)) (half away from zero).
+// Every SIMD variant produces the same bytes.
+void quantize_row_q8_0_act(const float* x, void* dst, int64_t k);
+// f32 -> bf16 activations (round to nearest even), for the AVX512-BF16 dot product.
+void quantize_row_bf16_act(const float* x, void* dst, int64_t k);
+
 }  // namespace tandem

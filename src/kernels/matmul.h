@@ -1,0 +1,69 @@
+// y = x . W^T for a weight matrix W[n_out][k] of any type with a vec-dot kernel:
+//   y[t][o] = sum_i W[o][i] * x[t][i]
+// Activations are converted once (in parallel for many tokens) to the kernel's act_type in a
+// reusable scratch; output rows are split evenly across the pool's threads. One token is
+// matrix x vector; several are tiled so a tile of weight rows is read from memory once and
+// reused from cache for every token.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "core/buffer.h"
+#include "core/error.h"
+#include "core/thread_pool.h"
+#include "kernels/vec_dot.h"
+
+namespace tandem {
+
+// Holds converted activations between calls: grows to the largest call, then never
+// allocates again. Not shared between concurrent matmul calls.
+class MatmulScratch {
+ public:
+  void* reserve(size_t bytes);
+  size_t capacity() const { return buf_.size(); }
+
+ private:
+  AlignedBuffer buf_;
+};
+
+// A weight matrix W[n_out][k] as the kernels see it: rows of whole blocks, row_stride bytes
+// apart (>= the row's bytes, so a slice of a larger matrix works).
+struct WeightMatrix {
+  DType type = DType::F32;
+  const void* data = nullptr;
+  int64_t k = 0;      // elements per row (a multiple of the type's block size)
+  int64_t n_out = 0;  // rows
+  size_t row_stride = 0;
+
+  // From a 2-D TensorView (ne = {k, n_out}); a template so this header needs no tensor.h.
+  template <typename View>
+  static WeightMatrix of(const View& w) {
+    return WeightMatrix{w.dtype, w.data, w.ne[0], w.ne[1] * w.ne[2] * w.ne[3], w.nb[1]};
+  }
+};
+
+// Does the active ISA have a kernel for weights of this type?
+bool matmul_supported(DType weight_type);
+
+// x: [n_tok][x_stride] f32, the first k of each row used. y: [n_tok][y_stride] f32, the first
+// n_out of each row written. Throws InputError when the weight type has no kernel.
+void matmul(const WeightMatrix& w, const float* x, int64_t x_stride, int64_t n_tok, float* y,
+            int64_t y_stride, ThreadPool& pool, MatmulScratch& scratch);
+
+// Contiguous x [n_tok][k] and y [n_tok][n_out], using a scratch owned by the calling thread.
+void matmul(const WeightMatrix& w, const float* x, int64_t n_tok, float* y, ThreadPool& pool);
+
+// The same with an explicit kernel table (tests compare ISA levels through this).
+void matmul(const VecDotTable& table, const WeightMatrix& w, const float* x, int64_t x_stride,
+            int64_t n_tok, float* y, int64_t y_stride, ThreadPool& pool, MatmulScratch& scratch);
+
+// W given as a 2-D TensorView W[n_out][k] (ne = {k, n_out}, rows nb[1] bytes apart).
+template <typename View>
+  requires requires(const View& v) { v.nb[1]; v.dtype; }
+void matmul(const View& w, const float* x, int64_t n_tok, float* y, ThreadPool& pool) {
+  TANDEM_CHECK(w.nb[0] == block_bytes(w.dtype), "matmul: weight rows must be contiguous blocks");
+  matmul(WeightMatrix::of(w), x, n_tok, y, pool);
+}
+
+}  // namespace tandem

@@ -1,0 +1,139 @@
+// AVX2: Q8_0 and Q4_0 weights . Q8_0 activations, up to 4 rows at once sharing each activation
+// block, and the Q8_0 activation quantizer (same bytes as the scalar one).
+//
+// Integer products use maddubs (u8 x s8 -> pairs summed to s16) then madd with ones (-> s32):
+//   Q4_0: maddubs(q, a) - maddubs(8, a) = sum of (q - 8) * a per pair, |.| <= 2 * 8 * 127.
+//   Q8_0: the sign trick maddubs(|w|, sign(a, w)), |.| <= 2 * 128 * 127 < 32767.
+#include <immintrin.h>
+
+#include <cmath>
+
+#include "core/quant_blocks.h"
+#include "kernels/vec_dot.h"
+
+namespace tandem::avx2 {
+namespace {
+
+constexpr int kMaxRows = 4;
+
+inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+inline float f16_to_f32(f16 h) { return _cvtsh_ss(h.bits); }
+
+// [NR rows][nb] q4_0 . [nb] q8_0 -> out[NR]
+template <int NR>
+void q4_0_nr(int64_t nb, const char* w, size_t w_stride, const BlockQ8_0* a, float* out) {
+  const __m256i m4 = _mm256_set1_epi8(0x0f);
+  const __m256i eight = _mm256_set1_epi8(8);
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256 acc[NR];
+  for (int r = 0; r < NR; ++r) acc[r] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].qs));
+    const __m256i a8 = _mm256_maddubs_epi16(eight, av);
+    const float da = f16_to_f32(a[b].d);
+    for (int r = 0; r < NR; ++r) {
+      const auto* x = reinterpret_cast<const BlockQ4_0*>(w + static_cast<size_t>(r) * w_stride) + b;
+      const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x->qs));
+      // low nibbles are elements 0..15, high nibbles 16..31
+      const __m256i qq = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), m4);
+      const __m256i p16 = _mm256_sub_epi16(_mm256_maddubs_epi16(qq, av), a8);
+      const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones));
+      acc[r] = _mm256_fmadd_ps(p, _mm256_set1_ps(f16_to_f32(x->d) * da), acc[r]);
+    }
+  }
+  for (int r = 0; r < NR; ++r) out[r] = hsum(acc[r]);
+}
+
+// [NR rows][nb] q8_0 . [nb] q8_0 -> out[NR]
+template <int NR>
+void q8_0_nr(int64_t nb, const char* w, size_t w_stride, const BlockQ8_0* a, float* out) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256 acc[NR];
+  for (int r = 0; r < NR; ++r) acc[r] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].qs));
+    const float da = f16_to_f32(a[b].d);
+    for (int r = 0; r < NR; ++r) {
+      const auto* x = reinterpret_cast<const BlockQ8_0*>(w + static_cast<size_t>(r) * w_stride) + b;
+      const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x->qs));
+      const __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(wv, wv), _mm256_sign_epi8(av, wv));
+      const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones));
+      acc[r] = _mm256_fmadd_ps(p, _mm256_set1_ps(f16_to_f32(x->d) * da), acc[r]);
+    }
+  }
+  for (int r = 0; r < NR; ++r) out[r] = hsum(acc[r]);
+}
+
+template <void (*F1)(int64_t, const char*, size_t, const BlockQ8_0*, float*),
+          void (*F2)(int64_t, const char*, size_t, const BlockQ8_0*, float*),
+          void (*F3)(int64_t, const char*, size_t, const BlockQ8_0*, float*),
+          void (*F4)(int64_t, const char*, size_t, const BlockQ8_0*, float*)>
+void dot(int64_t k, const void* w, size_t w_stride, int nr, const void* act, float* out) {
+  const auto* a = static_cast<const BlockQ8_0*>(act);
+  const auto* p = static_cast<const char*>(w);
+  const int64_t nb = k / kQK;
+  int r = 0;
+  for (; r + 4 <= nr; r += 4) F4(nb, p + static_cast<size_t>(r) * w_stride, w_stride, a, out + r);
+  const char* rest = p + static_cast<size_t>(r) * w_stride;
+  switch (nr - r) {
+    case 3: F3(nb, rest, w_stride, a, out + r); break;
+    case 2: F2(nb, rest, w_stride, a, out + r); break;
+    case 1: F1(nb, rest, w_stride, a, out + r); break;
+    default: break;
+  }
+}
+
+// roundf (half away from zero) of each lane: trunc, then step away from zero when the
+// dropped fraction (exact for |v| < 2^23) is at least one half.
+inline __m256 round_half_away(__m256 v) {
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  const __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+  const __m256 frac = _mm256_andnot_ps(sign, _mm256_sub_ps(v, t));
+  const __m256 step = _mm256_or_ps(_mm256_and_ps(v, sign), _mm256_set1_ps(1.0f));
+  return _mm256_add_ps(t, _mm256_and_ps(_mm256_cmp_ps(frac, _mm256_set1_ps(0.5f), _CMP_GE_OQ), step));
+}
+
+void quantize_q8_0(const float* x, void* dst, int64_t k) {
+  auto* y = static_cast<BlockQ8_0*>(dst);
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  const __m256i perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  for (int64_t b = 0; b < k / kQK; ++b) {
+    __m256 v[4];
+    for (int j = 0; j < 4; ++j) v[j] = _mm256_loadu_ps(x + b * kQK + 8 * j);
+    __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v[0]), _mm256_andnot_ps(sign, v[1])),
+                             _mm256_max_ps(_mm256_andnot_ps(sign, v[2]), _mm256_andnot_ps(sign, v[3])));
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    const float amax = _mm_cvtss_f32(m4);
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    y[b].d = to_f16(d);
+    const __m256 idv = _mm256_set1_ps(id);
+    __m256i q[4];
+    for (int j = 0; j < 4; ++j) q[j] = _mm256_cvttps_epi32(round_half_away(_mm256_mul_ps(v[j], idv)));
+    // packs work within 128-bit lanes; the permutation restores element order
+    const __m256i q16a = _mm256_packs_epi32(q[0], q[1]);
+    const __m256i q16b = _mm256_packs_epi32(q[2], q[3]);
+    const __m256i q8 = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(q16a, q16b), perm);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(y[b].qs), q8);
+  }
+}
+
+}  // namespace
+
+void register_vec_dot_legacy(VecDotTable& t) {
+  t.by_weight[static_cast<size_t>(DType::Q4_0)] =
+      VecDotKernel{DType::Q8_0, dot<q4_0_nr<1>, q4_0_nr<2>, q4_0_nr<3>, q4_0_nr<4>>, kMaxRows};
+  t.by_weight[static_cast<size_t>(DType::Q8_0)] =
+      VecDotKernel{DType::Q8_0, dot<q8_0_nr<1>, q8_0_nr<2>, q8_0_nr<3>, q8_0_nr<4>>, kMaxRows};
+  t.act_quantize[static_cast<size_t>(DType::Q8_0)] = quantize_q8_0;
+}
+
+}  // namespace tandem::avx2
