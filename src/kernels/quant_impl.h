@@ -40,6 +40,14 @@ inline int nearest_int(float x) {
   return (bits & 0x007fffff) - 0x00400000;
 }
 
+// float -> int32 as x86's cvttss2si (what ggml's float-to-integer casts compile to): truncate
+// toward zero; NaN and out-of-range values give INT32_MIN. This is reached: a block of
+// subnormals has a subnormal d, so 1/d and x * (1/d) are inf (and 0 * inf is NaN).
+inline int32_t trunc_i32(float v) {
+  if (!(v >= -2147483648.0f && v < 2147483648.0f)) return INT32_MIN;
+  return static_cast<int32_t>(v);
+}
+
 // The j-th (0..7) 6-bit scale and min of a Q4_K / Q5_K super-block's 12 packed bytes: groups
 // 0-3 keep theirs in the low 6 bits of bytes j and j+4; groups 4-7 split theirs into a nibble
 // of byte j+4 and the top two bits of bytes j-4 (scale) and j (min).

@@ -8,7 +8,8 @@
 //   Q4_1  d = (max - min) / 15, q = min(15, trunc((x - min) / d + 0.5)), stores d and min
 //   Q5_1  d = (max - min) / 31, q = trunc((x - min) / d + 0.5)
 //   Q8_0  d = amax / 127, q = roundf(x / d) (half away from zero)
-// where "/ d" is a multiply by 1/d (0 when d is 0), as ggml computes it.
+// where "/ d" is a multiply by 1/d (0 when d is 0), as ggml computes it, and the casts to
+// integers behave as ggml's do on x86 (trunc_i32, then the low byte for its int8 casts).
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
@@ -61,8 +62,8 @@ void quantize_row_q4_0(const float* src, void* dst, int64_t n) {
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     y[b].d = to_f16(d);
     for (int j = 0; j < kQK / 2; ++j) {
-      const int q0 = std::min(15, static_cast<int>(src[j] * id + 8.5f));
-      const int q1 = std::min(15, static_cast<int>(src[j + kQK / 2] * id + 8.5f));
+      const int q0 = std::min(15, int{static_cast<int8_t>(trunc_i32(src[j] * id + 8.5f))});
+      const int q1 = std::min(15, int{static_cast<int8_t>(trunc_i32(src[j + kQK / 2] * id + 8.5f))});
       y[b].qs[j] = static_cast<uint8_t>(q0 | (q1 << 4));
     }
   }
@@ -92,8 +93,9 @@ void quantize_row_q4_1(const float* src, void* dst, int64_t n) {
     y[b].d = to_f16(d);
     y[b].m = to_f16(min);
     for (int j = 0; j < kQK / 2; ++j) {
-      const int q0 = std::min(15, static_cast<int>((src[j] - min) * id + 0.5f));
-      const int q1 = std::min(15, static_cast<int>((src[j + kQK / 2] - min) * id + 0.5f));
+      const int q0 = std::min(15, int{static_cast<int8_t>(trunc_i32((src[j] - min) * id + 0.5f))});
+      const int q1 =
+          std::min(15, int{static_cast<int8_t>(trunc_i32((src[j + kQK / 2] - min) * id + 0.5f))});
       y[b].qs[j] = static_cast<uint8_t>(q0 | (q1 << 4));
     }
   }
@@ -136,7 +138,8 @@ void quantize_row_q5_0(const float* src, void* dst, int64_t n) {
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     y[b].d = to_f16(d);
     int q[kQK];
-    for (int j = 0; j < kQK; ++j) q[j] = std::min(31, static_cast<int>(src[j] * id + 16.5f));
+    for (int j = 0; j < kQK; ++j)
+      q[j] = std::min(31, int{static_cast<int8_t>(trunc_i32(src[j] * id + 16.5f))});
     pack_5bit(q, y[b].qs, y[b].qh);
   }
 }
@@ -169,7 +172,7 @@ void quantize_row_q5_1(const float* src, void* dst, int64_t n) {
     y[b].m = to_f16(min);
     int q[kQK];
     // ggml stores (uint8_t)(v + 0.5f) unclamped; v <= 31 up to rounding, so the cast keeps 5 bits.
-    for (int j = 0; j < kQK; ++j) q[j] = static_cast<int>((src[j] - min) * id + 0.5f) & 0xff;
+    for (int j = 0; j < kQK; ++j) q[j] = trunc_i32((src[j] - min) * id + 0.5f) & 0xff;
     pack_5bit(q, y[b].qs, y[b].qh);
   }
 }
@@ -192,7 +195,8 @@ void quantize_row_q8_0(const float* src, void* dst, int64_t n) {
     const float d = amax / 127.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     y[b].d = to_f16(d);
-    for (int j = 0; j < kQK; ++j) y[b].qs[j] = static_cast<int8_t>(std::round(src[j] * id));
+    for (int j = 0; j < kQK; ++j)
+      y[b].qs[j] = static_cast<int8_t>(trunc_i32(std::round(src[j] * id)));
   }
 }
 
