@@ -28,7 +28,11 @@ inline const QuantOps& quant_ops() { return quant_ops(active_isa()); }
 bool can_dequantize(DType t);
 bool can_quantize(DType t);
 
-// Throw InputError naming the type when it is not supported (e.g. an IQ type).
+// Supported: quantize and dequantize F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K,
+// Q4_K, Q5_K, Q6_K, Q8_K (bytes identical to ggml_quantize_chunk without an importance
+// matrix); dequantize also IQ4_NL and IQ4_XS. Tested against tests/data/ggml.
+// Throw InputError naming the type when it is not supported (e.g. IQ2_XXS), or when n is not
+// a multiple of its block size.
 void dequantize_row(DType t, const void* src, float* dst, int64_t n);
 void quantize_row(DType t, const float* src, void* dst, int64_t n);
 
