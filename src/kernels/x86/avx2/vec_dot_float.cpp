@@ -19,16 +19,19 @@ inline float hsum(__m256 v) {
 
 // Loaders: 8 weights starting at element i of a row, as f32.
 struct LoadF32 {
+  static constexpr int kBytes = 4;
   static __m256 load(const void* p, int64_t i) { return _mm256_loadu_ps(static_cast<const float*>(p) + i); }
   static float one(const void* p, int64_t i) { return static_cast<const float*>(p)[i]; }
 };
 struct LoadF16 {
+  static constexpr int kBytes = 2;
   static __m256 load(const void* p, int64_t i) {
     return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(p) + i)));
   }
   static float one(const void* p, int64_t i) { return fp16_to_fp32(static_cast<const uint16_t*>(p)[i]); }
 };
 struct LoadBF16 {
+  static constexpr int kBytes = 2;
   static __m256 load(const void* p, int64_t i) {
     const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(p) + i));
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
@@ -36,7 +39,8 @@ struct LoadBF16 {
   static float one(const void* p, int64_t i) { return bf16_to_fp32(static_cast<const uint16_t*>(p)[i]); }
 };
 
-// [NR rows][k] weights (row r at w + r * w_stride bytes) . [k] f32 -> out[NR]
+// [NR rows][k] weights (row r at w + r * w_stride bytes) . [k] f32 -> out[NR]. Each row
+// prefetches (into L2) the same place 2 * NR rows further on: two chunks of rows ahead.
 template <typename L, int NR>
 void dot_nr(int64_t k, const char* w, size_t w_stride, const float* a, float* out) {
   __m256 acc0[NR], acc1[NR];
@@ -47,6 +51,7 @@ void dot_nr(int64_t k, const char* w, size_t w_stride, const float* a, float* ou
     const __m256 a1 = _mm256_loadu_ps(a + i + 8);
     for (int r = 0; r < NR; ++r) {
       const char* row = w + static_cast<size_t>(r) * w_stride;
+      for (int o = 0; o < 16 * L::kBytes; o += 64) _mm_prefetch(row + 2 * NR * w_stride + i * L::kBytes + o, _MM_HINT_T1);
       acc0[r] = _mm256_fmadd_ps(L::load(row, i), a0, acc0[r]);
       acc1[r] = _mm256_fmadd_ps(L::load(row, i + 8), a1, acc1[r]);
     }

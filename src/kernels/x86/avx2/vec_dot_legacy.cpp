@@ -15,6 +15,10 @@ namespace tandem::avx2 {
 namespace {
 
 constexpr int kMaxRows = 4;
+// Rows are short (a few KiB) and walked NR at a time: too short for the hardware prefetcher to
+// ramp up on each. So every other block each row prefetches (into L2) the same place 2 * NR
+// rows further on, i.e. two chunks of rows ahead (see the AVX-512 file for measurements).
+constexpr int kPrefetchChunks = 2;
 
 inline float hsum(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -39,6 +43,7 @@ void q4_0_nr(int64_t nb, const char* w, size_t w_stride, const BlockQ8_0* a, flo
     const float da = f16_to_f32(a[b].d);
     for (int r = 0; r < NR; ++r) {
       const auto* x = reinterpret_cast<const BlockQ4_0*>(w + static_cast<size_t>(r) * w_stride) + b;
+      if ((b & 1) == 0) _mm_prefetch(reinterpret_cast<const char*>(x) + kPrefetchChunks * NR * w_stride, _MM_HINT_T1);
       const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x->qs));
       // low nibbles are elements 0..15, high nibbles 16..31
       const __m256i qq = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), m4);
@@ -61,6 +66,7 @@ void q8_0_nr(int64_t nb, const char* w, size_t w_stride, const BlockQ8_0* a, flo
     const float da = f16_to_f32(a[b].d);
     for (int r = 0; r < NR; ++r) {
       const auto* x = reinterpret_cast<const BlockQ8_0*>(w + static_cast<size_t>(r) * w_stride) + b;
+      if ((b & 1) == 0) _mm_prefetch(reinterpret_cast<const char*>(x) + kPrefetchChunks * NR * w_stride, _MM_HINT_T1);
       const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x->qs));
       const __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(wv, wv), _mm256_sign_epi8(av, wv));
       const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones));

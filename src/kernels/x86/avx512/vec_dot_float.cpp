@@ -3,6 +3,7 @@
 // activations (converted once per row by quantize_bf16, round to nearest even) and uses
 // vdpbf16ps: its results differ from the F32-activation reference by the activation rounding
 // (relative 2^-9 per element) plus summation order.
+
 #include <immintrin.h>
 
 #include "core/half.h"
@@ -15,12 +16,14 @@ constexpr int kMaxRows = 4;
 
 // Loaders: 16 weights starting at element i of a row as f32; the masked form zero-fills.
 struct LoadF32 {
+  static constexpr int kBytes = 4;
   static __m512 load(const void* p, int64_t i) { return _mm512_loadu_ps(static_cast<const float*>(p) + i); }
   static __m512 load(const void* p, int64_t i, __mmask16 m) {
     return _mm512_maskz_loadu_ps(m, static_cast<const float*>(p) + i);
   }
 };
 struct LoadF16 {
+  static constexpr int kBytes = 2;
   static __m512 load(const void* p, int64_t i) {
     return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(p) + i)));
   }
@@ -29,6 +32,7 @@ struct LoadF16 {
   }
 };
 struct LoadBF16 {
+  static constexpr int kBytes = 2;
   static __m512 widen(__m256i h) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)); }
   static __m512 load(const void* p, int64_t i) {
     return widen(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(p) + i)));
@@ -38,7 +42,8 @@ struct LoadBF16 {
   }
 };
 
-// [NR rows][k] weights (row r at w + r * w_stride bytes) . [k] f32 -> out[NR]
+// [NR rows][k] weights (row r at w + r * w_stride bytes) . [k] f32 -> out[NR]. Each row
+// prefetches (into L2) the same place 2 * NR rows further on: two chunks of rows ahead.
 template <typename L, int NR>
 void dot_nr(int64_t k, const char* w, size_t w_stride, const float* a, float* out) {
   __m512 acc0[NR], acc1[NR];
@@ -49,6 +54,7 @@ void dot_nr(int64_t k, const char* w, size_t w_stride, const float* a, float* ou
     const __m512 a1 = _mm512_loadu_ps(a + i + 16);
     for (int r = 0; r < NR; ++r) {
       const char* row = w + static_cast<size_t>(r) * w_stride;
+      for (int o = 0; o < 32 * L::kBytes; o += 64) _mm_prefetch(row + 2 * NR * w_stride + i * L::kBytes + o, _MM_HINT_T1);
       acc0[r] = _mm512_fmadd_ps(L::load(row, i), a0, acc0[r]);
       acc1[r] = _mm512_fmadd_ps(L::load(row, i + 16), a1, acc1[r]);
     }

@@ -7,7 +7,11 @@
 //   Q4_0: sum (q - 8) * a   = dpbusd(-8 * sum4(a),   q,        a)   q in [0, 15]
 //   Q8_0: sum w * a         = dpbusd(-128 * sum4(a), w ^ 0x80, a)   w ^ 0x80 = w + 128
 // (sum4 = sums of each 4 consecutive bytes, one per int32 lane; every value is exact.)
+
 #include <immintrin.h>
+
+#include <array>
+#include <utility>
 
 #include "core/quant_blocks.h"
 #include "kernels/vec_dot.h"
@@ -16,6 +20,11 @@ namespace tandem::avx512 {
 namespace {
 
 constexpr int kMaxRows = 4;
+// Rows are short (a few KiB) and walked NR at a time: too short for the hardware prefetcher to
+// ramp up on each. So every other block each row prefetches (into L2) the same place 2 * NR
+// rows further on, i.e. two chunks of rows ahead. Measured on Zen 4, 2 threads: Q4_0 gemv from
+// ~12 to ~25 GB/s (L1 hint or one chunk ahead: ~20).
+constexpr int kPrefetchChunks = 2;
 
 inline float hsum(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -27,24 +36,33 @@ inline float hsum(__m256 v) {
 inline float f16_to_f32(f16 h) { return _cvtsh_ss(h.bits); }
 
 // [NR rows][nb] q4_0 . [nb] q8_0 -> out[NR]
+// The 16 packed bytes go to both halves of a ymm (a load, no shuffle); the low half keeps the
+// low nibbles (elements 0..15), the high half the high nibbles unshifted, i.e. 16 * q in
+// [0, 240] (elements 16..31). The high lanes' start value is -128 * sum4(a) = 16 * (-8) * sum4(a)
+// and their scale d_a / 16 (exact), so each lane holds sum (q - 8) * a times d_w * d_a.
 template <int NR>
 void q4_0_nr(int64_t nb, const char* w, size_t w_stride, const BlockQ8_0* a, float* out) {
-  const __m256i m4 = _mm256_set1_epi8(0x0f);
-  const __m256i eight = _mm256_set1_epi8(8);
+  const __m256i mask = _mm256_set_epi64x(0xf0f0f0f0f0f0f0f0ll, 0xf0f0f0f0f0f0f0f0ll,
+                                         0x0f0f0f0f0f0f0f0fll, 0x0f0f0f0f0f0f0f0fll);
+  const __m256i off = _mm256_set_epi64x(static_cast<int64_t>(0x8080808080808080ull),
+                                        static_cast<int64_t>(0x8080808080808080ull),
+                                        0x0808080808080808ll, 0x0808080808080808ll);
   const __m256i zero = _mm256_setzero_si256();
+  const size_t ahead = kPrefetchChunks * NR * w_stride;
   __m256 acc[NR];
   for (int r = 0; r < NR; ++r) acc[r] = _mm256_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
     const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].qs));
-    const __m256i init = _mm256_sub_epi32(zero, _mm256_dpbusd_epi32(zero, eight, av));
+    const __m256i init = _mm256_sub_epi32(zero, _mm256_dpbusd_epi32(zero, off, av));
     const float da = f16_to_f32(a[b].d);
+    const __m256 sa = _mm256_set_m128(_mm_set1_ps(da * 0.0625f), _mm_set1_ps(da));
     for (int r = 0; r < NR; ++r) {
       const auto* x = reinterpret_cast<const BlockQ4_0*>(w + static_cast<size_t>(r) * w_stride) + b;
-      const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x->qs));
-      // low nibbles are elements 0..15, high nibbles 16..31
-      const __m256i qq = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), m4);
-      const __m256 p = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(init, qq, av));
-      acc[r] = _mm256_fmadd_ps(p, _mm256_set1_ps(f16_to_f32(x->d) * da), acc[r]);
+      if ((b & 1) == 0) _mm_prefetch(reinterpret_cast<const char*>(x) + ahead, _MM_HINT_T1);
+      const __m256i q = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x->qs)));
+      const __m256 p = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(init, _mm256_and_si256(q, mask), av));
+      const __m256 dw = _mm256_cvtph_ps(_mm_set1_epi16(static_cast<short>(x->d.bits)));
+      acc[r] = _mm256_fmadd_ps(p, _mm256_mul_ps(dw, sa), acc[r]);
     }
   }
   for (int r = 0; r < NR; ++r) out[r] = hsum(acc[r]);
@@ -55,6 +73,7 @@ template <int NR>
 void q8_0_nr(int64_t nb, const char* w, size_t w_stride, const BlockQ8_0* a, float* out) {
   const __m256i bias = _mm256_set1_epi8(static_cast<char>(0x80));
   const __m256i zero = _mm256_setzero_si256();
+  const size_t ahead = kPrefetchChunks * NR * w_stride;
   __m256 acc[NR];
   for (int r = 0; r < NR; ++r) acc[r] = _mm256_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
@@ -63,6 +82,7 @@ void q8_0_nr(int64_t nb, const char* w, size_t w_stride, const BlockQ8_0* a, flo
     const float da = f16_to_f32(a[b].d);
     for (int r = 0; r < NR; ++r) {
       const auto* x = reinterpret_cast<const BlockQ8_0*>(w + static_cast<size_t>(r) * w_stride) + b;
+      if ((b & 1) == 0) _mm_prefetch(reinterpret_cast<const char*>(x) + ahead, _MM_HINT_T1);
       const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x->qs));
       const __m256 p = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(init, _mm256_xor_si256(wv, bias), av));
       acc[r] = _mm256_fmadd_ps(p, _mm256_set1_ps(f16_to_f32(x->d) * da), acc[r]);
@@ -73,21 +93,33 @@ void q8_0_nr(int64_t nb, const char* w, size_t w_stride, const BlockQ8_0* a, flo
 
 using RowsFn = void (*)(int64_t, const char*, size_t, const BlockQ8_0*, float*);
 
-template <RowsFn F1, RowsFn F2, RowsFn F3, RowsFn F4>
+// rows_fn<K>[n - 1] runs K's kernel on n rows.
+template <template <int> class K, int... I>
+constexpr std::array<RowsFn, sizeof...(I)> make_rows_fns(std::integer_sequence<int, I...>) {
+  return {&K<I + 1>::run...};
+}
+template <template <int> class K>
+constexpr auto rows_fns = make_rows_fns<K>(std::make_integer_sequence<int, kMaxRows>{});
+
+template <template <int> class K>
 void dot(int64_t k, const void* w, size_t w_stride, int nr, const void* act, float* out) {
   const auto* a = static_cast<const BlockQ8_0*>(act);
   const auto* p = static_cast<const char*>(w);
   const int64_t nb = k / kQK;
-  int r = 0;
-  for (; r + 4 <= nr; r += 4) F4(nb, p + static_cast<size_t>(r) * w_stride, w_stride, a, out + r);
-  const char* rest = p + static_cast<size_t>(r) * w_stride;
-  switch (nr - r) {
-    case 3: F3(nb, rest, w_stride, a, out + r); break;
-    case 2: F2(nb, rest, w_stride, a, out + r); break;
-    case 1: F1(nb, rest, w_stride, a, out + r); break;
-    default: break;
+  for (int r = 0; r < nr; r += kMaxRows) {
+    const int n = nr - r < kMaxRows ? nr - r : kMaxRows;
+    rows_fns<K>[n - 1](nb, p + static_cast<size_t>(r) * w_stride, w_stride, a, out + r);
   }
 }
+
+template <int NR>
+struct Q4_0Rows {
+  static void run(int64_t nb, const char* w, size_t s, const BlockQ8_0* a, float* out) { q4_0_nr<NR>(nb, w, s, a, out); }
+};
+template <int NR>
+struct Q8_0Rows {
+  static void run(int64_t nb, const char* w, size_t s, const BlockQ8_0* a, float* out) { q8_0_nr<NR>(nb, w, s, a, out); }
+};
 
 // roundf (half away from zero): trunc, then step away from zero when the dropped fraction
 // (exact for |v| < 2^23) is at least one half.
@@ -120,9 +152,9 @@ void quantize_q8_0(const float* x, void* dst, int64_t k) {
 
 void register_vec_dot_legacy(VecDotTable& t) {
   t.by_weight[static_cast<size_t>(DType::Q4_0)] =
-      VecDotKernel{DType::Q8_0, dot<q4_0_nr<1>, q4_0_nr<2>, q4_0_nr<3>, q4_0_nr<4>>, kMaxRows};
+      VecDotKernel{DType::Q8_0, dot<Q4_0Rows>, kMaxRows};
   t.by_weight[static_cast<size_t>(DType::Q8_0)] =
-      VecDotKernel{DType::Q8_0, dot<q8_0_nr<1>, q8_0_nr<2>, q8_0_nr<3>, q8_0_nr<4>>, kMaxRows};
+      VecDotKernel{DType::Q8_0, dot<Q8_0Rows>, kMaxRows};
   t.act_quantize[static_cast<size_t>(DType::Q8_0)] = quantize_q8_0;
 }
 
