@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/quant_blocks.h"
+#include "kernels/quant.h"
 #include "kernels/vec_dot.h"
 
 namespace tandem {
@@ -212,6 +213,19 @@ TEST(VecDotLegacy, QuantizeQ8_0EveryIsaBitExact) {
         ASSERT_EQ(got[b].qs[j], want[b].qs[j]) << isa_name(isa) << " block " << b << " j=" << j;
     }
   }
+}
+
+// The activation quantizer and the Q8_0 storage quantizer (quant.h, written from ggml's
+// reference independently) agree byte for byte.
+TEST(VecDotLegacy, QuantizeQ8_0MatchesStorageQuantizer) {
+  if (!can_quantize(DType::Q8_0)) GTEST_SKIP() << "no Q8_0 storage quantizer registered";
+  std::mt19937 rng(12);
+  const int64_t k = 64 * kQK;
+  const auto x = random_floats(k, rng, 2.0f);
+  std::vector<BlockQ8_0> a(k / kQK), b(k / kQK);
+  quantize_row_q8_0_act(x.data(), a.data(), k);
+  quantize_row(DType::Q8_0, x.data(), b.data(), k);
+  EXPECT_EQ(std::memcmp(a.data(), b.data(), sizeof(BlockQ8_0) * a.size()), 0);
 }
 
 }  // namespace
