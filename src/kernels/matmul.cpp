@@ -25,11 +25,25 @@ struct Plan {
   size_t act_stride = 0;  // bytes between converted activation rows
 };
 
-// y[t][r] for rows [r0, r1) and tokens [t0, t1): chunks of max_rows rows, each chunk reused
-// across a few tokens while it is in L1.
+// y[t][r] for rows [r0, r1) and tokens [t0, t1). With a gemm kernel: tiles of max_rows rows x
+// max_tokens tokens (each weight block unpacked once per tile). Otherwise chunks of max_rows
+// rows, each reused across a few tokens while it is in L1.
 void run_rows(const Plan& p, int64_t r0, int64_t r1, int64_t t0, int64_t t1, float* y,
               int64_t y_stride) {
   const int mr = p.kern.max_rows;
+  if (p.kern.gemm != nullptr && t1 - t0 > 1) {
+    const int mt = p.kern.max_tokens;
+    for (int64_t t = t0; t < t1; t += mt) {
+      const int nt = static_cast<int>(std::min<int64_t>(mt, t1 - t));
+      for (int64_t r = r0; r < r1; r += mr) {
+        const int nr = static_cast<int>(std::min<int64_t>(mr, r1 - r));
+        p.kern.gemm(p.k, p.w + static_cast<size_t>(r) * p.w_stride, p.w_stride, nr,
+                    p.act + static_cast<size_t>(t) * p.act_stride, p.act_stride, nt,
+                    y + t * y_stride + r, static_cast<size_t>(y_stride));
+      }
+    }
+    return;
+  }
   const size_t chunk_bytes = static_cast<size_t>(mr) * p.w_stride;
   const int64_t tok_tile = std::clamp<int64_t>(
       chunk_bytes < kL1Bytes ? static_cast<int64_t>((kL1Bytes - chunk_bytes) / std::max<size_t>(p.act_stride, 1)) : 1, 1, 16);

@@ -121,6 +121,104 @@ struct Q8_0Rows {
   static void run(int64_t nb, const char* w, size_t s, const BlockQ8_0* a, float* out) { q8_0_nr<NR>(nb, w, s, a, out); }
 };
 
+// ---- matrix x matrix tiles: NR rows x NT tokens, each weight block unpacked once ----------
+// The per-(row, token) arithmetic is exactly that of q4_0_nr / q8_0_nr, so results match
+// `dot` bit for bit.
+constexpr int kMaxTokens = 4;
+
+struct ActBlock {
+  __m256i av, init;
+  __m256 sa;
+};
+
+struct Q4_0Fmt {
+  using Block = BlockQ4_0;
+  static ActBlock act(const BlockQ8_0& a) {
+    const __m256i off = _mm256_set_epi64x(static_cast<int64_t>(0x8080808080808080ull),
+                                          static_cast<int64_t>(0x8080808080808080ull),
+                                          0x0808080808080808ll, 0x0808080808080808ll);
+    const __m256i zero = _mm256_setzero_si256();
+    const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs));
+    const float da = f16_to_f32(a.d);
+    return {av, _mm256_sub_epi32(zero, _mm256_dpbusd_epi32(zero, off, av)),
+            _mm256_set_m128(_mm_set1_ps(da * 0.0625f), _mm_set1_ps(da))};
+  }
+  static __m256i weights(const Block& x) {
+    const __m256i mask = _mm256_set_epi64x(0xf0f0f0f0f0f0f0f0ll, 0xf0f0f0f0f0f0f0f0ll,
+                                           0x0f0f0f0f0f0f0f0fll, 0x0f0f0f0f0f0f0f0fll);
+    return _mm256_and_si256(_mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x.qs))), mask);
+  }
+  static __m256 wscale(const Block& x) { return _mm256_cvtph_ps(_mm_set1_epi16(static_cast<short>(x.d.bits))); }
+};
+
+struct Q8_0Fmt {
+  using Block = BlockQ8_0;
+  static ActBlock act(const BlockQ8_0& a) {
+    const __m256i bias = _mm256_set1_epi8(static_cast<char>(0x80));
+    const __m256i zero = _mm256_setzero_si256();
+    const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs));
+    return {av, _mm256_sub_epi32(zero, _mm256_dpbusd_epi32(zero, bias, av)), _mm256_set1_ps(f16_to_f32(a.d))};
+  }
+  static __m256i weights(const Block& x) {
+    return _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs)),
+                            _mm256_set1_epi8(static_cast<char>(0x80)));
+  }
+  static __m256 wscale(const Block& x) { return _mm256_set1_ps(f16_to_f32(x.d)); }
+};
+
+// out[t * os + r] for r < NR, t < NT: [NR rows][nb] weights . [NT tokens][nb] q8_0 (act_t at
+// act + t * as bytes)
+template <typename F, int NR, int NT>
+void gemm_tile(int64_t nb, const char* w, size_t ws, const char* act, size_t as, float* out, size_t os) {
+  __m256 acc[NR][NT];
+  for (int r = 0; r < NR; ++r)
+    for (int t = 0; t < NT; ++t) acc[r][t] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    __m256i q[NR];
+    __m256 dw[NR];
+    for (int r = 0; r < NR; ++r) {
+      const auto& x = reinterpret_cast<const typename F::Block*>(w + static_cast<size_t>(r) * ws)[b];
+      q[r] = F::weights(x);
+      dw[r] = F::wscale(x);
+    }
+    for (int t = 0; t < NT; ++t) {
+      const ActBlock a = F::act(reinterpret_cast<const BlockQ8_0*>(act + static_cast<size_t>(t) * as)[b]);
+      for (int r = 0; r < NR; ++r) {
+        const __m256 p = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(a.init, q[r], a.av));
+        acc[r][t] = _mm256_fmadd_ps(p, _mm256_mul_ps(dw[r], a.sa), acc[r][t]);
+      }
+    }
+  }
+  for (int t = 0; t < NT; ++t)
+    for (int r = 0; r < NR; ++r) out[static_cast<size_t>(t) * os + r] = hsum(acc[r][t]);
+}
+
+using TileFn = void (*)(int64_t, const char*, size_t, const char*, size_t, float*, size_t);
+
+// tiles<F>[(nr - 1) * kMaxTokens + (nt - 1)]
+template <typename F, int... I>
+constexpr std::array<TileFn, sizeof...(I)> make_tiles(std::integer_sequence<int, I...>) {
+  return {&gemm_tile<F, I / kMaxTokens + 1, I % kMaxTokens + 1>...};
+}
+template <typename F>
+constexpr auto tiles = make_tiles<F>(std::make_integer_sequence<int, kMaxRows * kMaxTokens>{});
+
+template <typename F>
+void gemm(int64_t k, const void* w, size_t w_stride, int nr, const void* act, size_t act_stride,
+          int nt, float* out, size_t out_stride) {
+  const auto* wp = static_cast<const char*>(w);
+  const auto* ap = static_cast<const char*>(act);
+  for (int t = 0; t < nt; t += kMaxTokens) {
+    const int mt = nt - t < kMaxTokens ? nt - t : kMaxTokens;
+    for (int r = 0; r < nr; r += kMaxRows) {
+      const int mr = nr - r < kMaxRows ? nr - r : kMaxRows;
+      tiles<F>[(mr - 1) * kMaxTokens + (mt - 1)](k / kQK, wp + static_cast<size_t>(r) * w_stride, w_stride,
+                                                 ap + static_cast<size_t>(t) * act_stride, act_stride,
+                                                 out + static_cast<size_t>(t) * out_stride + r, out_stride);
+    }
+  }
+}
+
 // roundf (half away from zero): trunc, then step away from zero when the dropped fraction
 // (exact for |v| < 2^23) is at least one half.
 inline __m512 round_half_away(__m512 v) {
@@ -152,9 +250,9 @@ void quantize_q8_0(const float* x, void* dst, int64_t k) {
 
 void register_vec_dot_legacy(VecDotTable& t) {
   t.by_weight[static_cast<size_t>(DType::Q4_0)] =
-      VecDotKernel{DType::Q8_0, dot<Q4_0Rows>, kMaxRows};
+      VecDotKernel{DType::Q8_0, dot<Q4_0Rows>, kMaxRows, gemm<Q4_0Fmt>, kMaxTokens};
   t.by_weight[static_cast<size_t>(DType::Q8_0)] =
-      VecDotKernel{DType::Q8_0, dot<Q8_0Rows>, kMaxRows};
+      VecDotKernel{DType::Q8_0, dot<Q8_0Rows>, kMaxRows, gemm<Q8_0Fmt>, kMaxTokens};
   t.act_quantize[static_cast<size_t>(DType::Q8_0)] = quantize_q8_0;
 }
 
