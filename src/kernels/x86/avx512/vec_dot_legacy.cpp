@@ -1,5 +1,6 @@
-// AVX-512 VNNI: Q8_0 and Q4_0 weights . Q8_0 activations, up to 4 rows at once sharing each
-// activation block, and the Q8_0 activation quantizer (same bytes as the scalar one).
+// AVX-512 VNNI: Q8_0, Q4_0 (and Q4_1, Q5_0, Q5_1) weights . Q8_0 activations, up to 4 rows at
+// once sharing each activation block; multi-token tiles for Q4_0 / Q8_0; and the Q8_0
+// activation quantizer (same bytes as the scalar one).
 //
 // vpdpbusd multiplies unsigned by signed bytes, so both formats are shifted to unsigned and
 // the shift is taken back through the accumulator's start value, computed once per
@@ -11,6 +12,7 @@
 #include <immintrin.h>
 
 #include <array>
+#include <cstring>
 #include <utility>
 
 #include "core/quant_blocks.h"
@@ -91,6 +93,63 @@ void q8_0_nr(int64_t nb, const char* w, size_t w_stride, const BlockQ8_0* a, flo
   for (int r = 0; r < NR; ++r) out[r] = hsum(acc[r]);
 }
 
+// The other legacy formats, unpacked to unsigned q in [0, 15] or [0, 31] (nibbles by shift and
+// mask, the fifth bit from qh by a byte mask), offsets through the start value as above, and
+// the min term of Q4_1 / Q5_1 as m_w * d_a * sum4(a) per lane (sum4(a) shared by all rows).
+template <typename Block, int kOffset, bool kFifthBit, bool kMin>
+struct LegacyFmt {
+  static __m256i unpack(const Block& x) {
+    const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x.qs));
+    __m256i v = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0x0f));
+    if constexpr (kFifthBit) {
+      uint32_t qh;
+      std::memcpy(&qh, x.qh, 4);
+      v = _mm256_or_si256(v, _mm256_maskz_mov_epi8(qh, _mm256_set1_epi8(0x10)));
+    }
+    return v;
+  }
+};
+using Q4_1Fmt = LegacyFmt<BlockQ4_1, 0, false, true>;
+using Q5_0Fmt = LegacyFmt<BlockQ5_0, 16, true, false>;
+using Q5_1Fmt = LegacyFmt<BlockQ5_1, 0, true, true>;
+
+template <typename Fmt> struct FmtTraits;
+template <typename B, int O, bool F, bool M>
+struct FmtTraits<LegacyFmt<B, O, F, M>> {
+  using Block = B;
+  static constexpr int kOffset = O;
+  static constexpr bool kMin = M;
+};
+
+// [NR rows][nb] q4_1 / q5_0 / q5_1 . [nb] q8_0 -> out[NR]
+template <typename Fmt, int NR>
+void legacy_nr(int64_t nb, const char* w, size_t w_stride, const BlockQ8_0* a, float* out) {
+  using T = FmtTraits<Fmt>;
+  using Block = typename T::Block;
+  const __m256i zero = _mm256_setzero_si256();
+  const size_t ahead = kPrefetchChunks * NR * w_stride;
+  __m256 acc[NR];
+  for (int r = 0; r < NR; ++r) acc[r] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].qs));
+    const float da = f16_to_f32(a[b].d);
+    __m256i init = zero;
+    if constexpr (T::kOffset != 0)
+      init = _mm256_sub_epi32(zero, _mm256_dpbusd_epi32(zero, _mm256_set1_epi8(T::kOffset), av));
+    __m256 sda = _mm256_setzero_ps();  // d_a * sum4(a) per lane
+    if constexpr (T::kMin)
+      sda = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_dpbusd_epi32(zero, _mm256_set1_epi8(1), av)), _mm256_set1_ps(da));
+    for (int r = 0; r < NR; ++r) {
+      const auto& x = reinterpret_cast<const Block*>(w + static_cast<size_t>(r) * w_stride)[b];
+      if ((b & 1) == 0) _mm_prefetch(reinterpret_cast<const char*>(&x) + ahead, _MM_HINT_T1);
+      const __m256 p = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(init, Fmt::unpack(x), av));
+      acc[r] = _mm256_fmadd_ps(p, _mm256_set1_ps(f16_to_f32(x.d) * da), acc[r]);
+      if constexpr (T::kMin) acc[r] = _mm256_fmadd_ps(sda, _mm256_set1_ps(f16_to_f32(x.m)), acc[r]);
+    }
+  }
+  for (int r = 0; r < NR; ++r) out[r] = hsum(acc[r]);
+}
+
 using RowsFn = void (*)(int64_t, const char*, size_t, const BlockQ8_0*, float*);
 
 // rows_fn<K>[n - 1] runs K's kernel on n rows.
@@ -115,6 +174,15 @@ void dot(int64_t k, const void* w, size_t w_stride, int nr, const void* act, flo
 template <int NR>
 struct Q4_0Rows {
   static void run(int64_t nb, const char* w, size_t s, const BlockQ8_0* a, float* out) { q4_0_nr<NR>(nb, w, s, a, out); }
+};
+template <typename Fmt>
+struct LegacyRows {
+  template <int NR>
+  struct Of {
+    static void run(int64_t nb, const char* w, size_t s, const BlockQ8_0* a, float* out) {
+      legacy_nr<Fmt, NR>(nb, w, s, a, out);
+    }
+  };
 };
 template <int NR>
 struct Q8_0Rows {
@@ -253,6 +321,12 @@ void register_vec_dot_legacy(VecDotTable& t) {
       VecDotKernel{DType::Q8_0, dot<Q4_0Rows>, kMaxRows, gemm<Q4_0Fmt>, kMaxTokens};
   t.by_weight[static_cast<size_t>(DType::Q8_0)] =
       VecDotKernel{DType::Q8_0, dot<Q8_0Rows>, kMaxRows, gemm<Q8_0Fmt>, kMaxTokens};
+  t.by_weight[static_cast<size_t>(DType::Q4_1)] =
+      VecDotKernel{DType::Q8_0, dot<LegacyRows<Q4_1Fmt>::Of>, kMaxRows};
+  t.by_weight[static_cast<size_t>(DType::Q5_0)] =
+      VecDotKernel{DType::Q8_0, dot<LegacyRows<Q5_0Fmt>::Of>, kMaxRows};
+  t.by_weight[static_cast<size_t>(DType::Q5_1)] =
+      VecDotKernel{DType::Q8_0, dot<LegacyRows<Q5_1Fmt>::Of>, kMaxRows};
   t.act_quantize[static_cast<size_t>(DType::Q8_0)] = quantize_q8_0;
 }
 
