@@ -15,6 +15,8 @@ constexpr size_t kL1Bytes = 24 * 1024;
 // Below this many activation values, converting them on the calling thread is cheaper than
 // waking the pool.
 constexpr int64_t kParallelQuantizeMin = 1 << 16;
+// Tiles per side of the blocks handed to a gemm kernel.
+constexpr int kGemmTiles = 4;
 
 struct Plan {
   VecDotKernel kern;
@@ -25,18 +27,19 @@ struct Plan {
   size_t act_stride = 0;  // bytes between converted activation rows
 };
 
-// y[t][r] for rows [r0, r1) and tokens [t0, t1). With a gemm kernel: tiles of max_rows rows x
-// max_tokens tokens (each weight block unpacked once per tile). Otherwise chunks of max_rows
-// rows, each reused across a few tokens while it is in L1.
+// y[t][r] for rows [r0, r1) and tokens [t0, t1). With a gemm kernel: blocks of 4 x 4 tiles of
+// max_rows rows x max_tokens tokens (the kernel keeps a block's slices in L1). Otherwise
+// chunks of max_rows rows, each reused across a few tokens while it is in L1.
 void run_rows(const Plan& p, int64_t r0, int64_t r1, int64_t t0, int64_t t1, float* y,
               int64_t y_stride) {
   const int mr = p.kern.max_rows;
   if (p.kern.gemm != nullptr && t1 - t0 > 1) {
-    const int mt = p.kern.max_tokens;
+    const int mt = kGemmTiles * p.kern.max_tokens;
+    const int mrb = kGemmTiles * mr;
     for (int64_t t = t0; t < t1; t += mt) {
       const int nt = static_cast<int>(std::min<int64_t>(mt, t1 - t));
-      for (int64_t r = r0; r < r1; r += mr) {
-        const int nr = static_cast<int>(std::min<int64_t>(mr, r1 - r));
+      for (int64_t r = r0; r < r1; r += mrb) {
+        const int nr = static_cast<int>(std::min<int64_t>(mrb, r1 - r));
         p.kern.gemm(p.k, p.w + static_cast<size_t>(r) * p.w_stride, p.w_stride, nr,
                     p.act + static_cast<size_t>(t) * p.act_stride, p.act_stride, nt,
                     y + t * y_stride + r, static_cast<size_t>(y_stride));

@@ -23,9 +23,10 @@ namespace tandem {
 // activation row already converted to the kernel's act_type.
 using VecDotFn = void (*)(int64_t k, const void* w, size_t w_stride, int nr, const void* act,
                           float* out);
-// The same for several activation rows at once (a tile of matrix x matrix): for r < nr, t < nt
+// The same for several activation rows at once (a block of matrix x matrix): for r < nr, t < nt
 //   out[t * out_stride + r] = sum_i w_r[i] * act_t[i],  act_t at act + t * act_stride bytes.
-// Each weight block is loaded (and unpacked) once for all nt tokens. Every result equals what
+// Any nr, nt >= 1; the kernel walks them in tiles of max_rows x max_tokens (each weight block
+// unpacked once per tile), so callers pass blocks of several tiles. Every result equals what
 // `dot` gives for that row and token, bit for bit.
 using GemmFn = void (*)(int64_t k, const void* w, size_t w_stride, int nr, const void* act,
                         size_t act_stride, int nt, float* out, size_t out_stride);
@@ -36,8 +37,8 @@ struct VecDotKernel {
   DType act_type = DType::F32;
   VecDotFn dot = nullptr;  // null: this weight type has no kernel
   int max_rows = 1;        // nr the kernel is fastest at (callers pass 1..max_rows)
-  GemmFn gemm = nullptr;   // optional multi-token form (callers pass nr <= max_rows,
-  int max_tokens = 1;      //   nt <= max_tokens); null: matmul loops over `dot`
+  GemmFn gemm = nullptr;   // optional multi-token form; null: matmul loops over `dot`
+  int max_tokens = 1;      // tokens per gemm tile
 };
 
 struct VecDotTable {

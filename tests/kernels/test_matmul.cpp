@@ -105,7 +105,7 @@ TEST(Matmul, MatchesNaiveLoopEveryIsaAndThreadCount) {
 }
 
 // Where a level has a multi-token kernel, it gives `dot`'s results bit for bit, for every
-// nr <= max_rows and nt <= max_tokens, strided weights, activations and outputs.
+// nr, nt up to several tiles (partial tiles too), strided weights, activations and outputs.
 TEST(Matmul, GemmMatchesDotBitExact) {
   std::mt19937 rng(30);
   for (Isa isa : available_isas()) {
@@ -113,22 +113,23 @@ TEST(Matmul, GemmMatchesDotBitExact) {
     for (DType t : kTypes) {
       const VecDotKernel& kern = tab.by_weight[static_cast<size_t>(t)];
       if (kern.gemm == nullptr) continue;
-      const int64_t k = block_size(t) * 7;
+      const int64_t k = block_size(t) == 1 ? 517 : block_size(t) * 7;  // float: several k slices
       const size_t stride = row_bytes(t, k) + block_bytes(t);
-      const auto wbytes = random_matrix(t, k, kern.max_rows, stride, rng);
+      const int max_nr = 4 * kern.max_rows + 3, max_nt = 4 * kern.max_tokens + 3;
+      const auto wbytes = random_matrix(t, k, max_nr, stride, rng);
       const size_t act_stride = row_bytes(kern.act_type, k) + 64;
-      std::vector<uint8_t> act(act_stride * kern.max_tokens);
+      std::vector<uint8_t> act(act_stride * max_nt);
       std::normal_distribution<float> dist(0.0f, 1.0f);
       std::vector<float> x(static_cast<size_t>(k));
-      for (int tok = 0; tok < kern.max_tokens; ++tok) {
+      for (int tok = 0; tok < max_nt; ++tok) {
         for (auto& v : x) v = dist(rng);
         if (kern.act_type == DType::F32)
           std::memcpy(act.data() + tok * act_stride, x.data(), x.size() * sizeof(float));
         else
           tab.act_quantize[static_cast<size_t>(kern.act_type)](x.data(), act.data() + tok * act_stride, k);
       }
-      for (int nr = 1; nr <= kern.max_rows; ++nr) {
-        for (int nt = 1; nt <= kern.max_tokens; ++nt) {
+      for (int nr = 1; nr <= max_nr; ++nr) {
+        for (int nt = 1; nt <= max_nt; nt += (nt < kern.max_tokens + 1 ? 1 : 3)) {
           const size_t out_stride = static_cast<size_t>(nr) + 3;
           std::vector<float> got(out_stride * nt, -7.0f);
           kern.gemm(k, wbytes.data(), stride, nr, act.data(), act_stride, nt, got.data(), out_stride);

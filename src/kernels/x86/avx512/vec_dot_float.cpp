@@ -1,10 +1,13 @@
-// AVX-512: F32 / F16 / BF16 weights . F32 activations, up to 4 rows at once sharing the
-// activation loads, masked tails. With AVX512-BF16 the BF16 kernel instead takes BF16
+// AVX-512: F32 / F16 / BF16 weights . F32 activations, up to 4 rows x 4 tokens at once
+// sharing the loads, masked tails. With AVX512-BF16 the BF16 kernel instead takes BF16
 // activations (converted once per row by quantize_bf16, round to nearest even) and uses
 // vdpbf16ps: its results differ from the F32-activation reference by the activation rounding
 // (relative 2^-9 per element) plus summation order.
 
 #include <immintrin.h>
+
+#include <array>
+#include <utility>
 
 #include "core/half.h"
 #include "kernels/vec_dot.h"
@@ -13,107 +16,145 @@ namespace tandem::avx512 {
 namespace {
 
 constexpr int kMaxRows = 4;
+constexpr int kMaxTokens = 4;
 
-// Loaders: 16 weights starting at element i of a row as f32; the masked form zero-fills.
-struct LoadF32 {
-  static constexpr int kBytes = 4;
-  static __m512 load(const void* p, int64_t i) { return _mm512_loadu_ps(static_cast<const float*>(p) + i); }
-  static __m512 load(const void* p, int64_t i, __mmask16 m) {
-    return _mm512_maskz_loadu_ps(m, static_cast<const float*>(p) + i);
+// Formats: kStep elements per step, loaded with a mask of the n (< kStep at the tail) valid
+// ones (zero-filled), and the multiply-add into an f32 accumulator.
+template <typename Widen, int kElemBytes>
+struct FloatFmt {
+  static constexpr int kStep = 16;
+  static constexpr int kBytes = kElemBytes;
+  using W = __m512;
+  using A = __m512;
+  static __mmask16 mask(int64_t n) { return n >= 16 ? __mmask16(0xffff) : __mmask16((1u << n) - 1); }
+  static W load_w(const char* row, int64_t i, __mmask16 m) { return Widen::load(row + i * kElemBytes, m); }
+  static A load_a(const char* act, int64_t i, __mmask16 m) {
+    return _mm512_maskz_loadu_ps(m, reinterpret_cast<const float*>(act) + i);
+  }
+  static __m512 madd(__m512 acc, W w, A a) { return _mm512_fmadd_ps(w, a, acc); }
+};
+struct WidenF32 {
+  static __m512 load(const char* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
+};
+struct WidenF16 {
+  static __m512 load(const char* p, __mmask16 m) { return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p)); }
+};
+struct WidenBF16 {
+  static __m512 load(const char* p, __mmask16 m) {
+    const __m512i v = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
   }
 };
-struct LoadF16 {
+using F32Fmt = FloatFmt<WidenF32, 4>;
+using F16Fmt = FloatFmt<WidenF16, 2>;
+using BF16F32Fmt = FloatFmt<WidenBF16, 2>;
+
+// BF16 weights . BF16 activations: 32 products per vdpbf16ps.
+struct BF16Fmt {
+  static constexpr int kStep = 32;
   static constexpr int kBytes = 2;
-  static __m512 load(const void* p, int64_t i) {
-    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(p) + i)));
-  }
-  static __m512 load(const void* p, int64_t i, __mmask16 m) {
-    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, static_cast<const uint16_t*>(p) + i));
-  }
-};
-struct LoadBF16 {
-  static constexpr int kBytes = 2;
-  static __m512 widen(__m256i h) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)); }
-  static __m512 load(const void* p, int64_t i) {
-    return widen(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(p) + i)));
-  }
-  static __m512 load(const void* p, int64_t i, __mmask16 m) {
-    return widen(_mm256_maskz_loadu_epi16(m, static_cast<const uint16_t*>(p) + i));
-  }
+  using W = __m512i;
+  using A = __m512i;
+  static __mmask32 mask(int64_t n) { return n >= 32 ? __mmask32(0xffffffffu) : __mmask32((1u << n) - 1); }
+  static W load_w(const char* row, int64_t i, __mmask32 m) { return _mm512_maskz_loadu_epi16(m, row + i * 2); }
+  static A load_a(const char* act, int64_t i, __mmask32 m) { return _mm512_maskz_loadu_epi16(m, act + i * 2); }
+  static __m512 madd(__m512 acc, W w, A a) { return _mm512_dpbf16_ps(acc, (__m512bh)w, (__m512bh)a); }
 };
 
-// [NR rows][k] weights (row r at w + r * w_stride bytes) . [k] f32 -> out[NR]. Each row
-// prefetches (into L2) the same place 2 * NR rows further on: two chunks of rows ahead.
-template <typename L, int NR>
-void dot_nr(int64_t k, const char* w, size_t w_stride, const float* a, float* out) {
-  __m512 acc0[NR], acc1[NR];
-  for (int r = 0; r < NR; ++r) acc0[r] = acc1[r] = _mm512_setzero_ps();
-  int64_t i = 0;
-  for (; i + 32 <= k; i += 32) {
-    const __m512 a0 = _mm512_loadu_ps(a + i);
-    const __m512 a1 = _mm512_loadu_ps(a + i + 16);
+// acc[t * NR + r] += the products of elements [i0, i1) for r < NR, t < NT: [NR rows][k]
+// weights (row r at w + r * ws bytes) . [NT][k] activations (row t at act + t * as bytes).
+// Elements are taken in order, one accumulator per (row, token), so a (row, token) result does
+// not depend on NR, NT or how [0, k) is split: dot and gemm agree bit for bit. Each row
+// prefetches (into L2) the same place 2 * NR rows further on.
+template <typename F, int NR, int NT>
+void tile(int64_t i0, int64_t i1, int64_t k, const char* w, size_t ws, const char* act, size_t as, __m512* acc_io) {
+  // [t][r] accumulators. GCC keeps them in registers only if every loop over them is unrolled
+  // early (the pragmas); otherwise it stores all of them on every step. Explicit loads and
+  // stores: a plain copy loop becomes memcpy, which pins acc to the stack too.
+  __m512 acc[NT * NR];
+#pragma GCC unroll 16
+  for (int j = 0; j < NT * NR; ++j) acc[j] = _mm512_load_ps(reinterpret_cast<const float*>(acc_io + j));
+  // One step of kStep elements from i, loading with mask m: the full steps with a constant
+  // mask, the tail (at most one step) with its own.
+  auto step = [&](int64_t i, auto m) __attribute__((always_inline)) {
+    typename F::W wv[NR];
+#pragma GCC unroll 16
     for (int r = 0; r < NR; ++r) {
-      const char* row = w + static_cast<size_t>(r) * w_stride;
-      for (int o = 0; o < 32 * L::kBytes; o += 64) _mm_prefetch(row + 2 * NR * w_stride + i * L::kBytes + o, _MM_HINT_T1);
-      acc0[r] = _mm512_fmadd_ps(L::load(row, i), a0, acc0[r]);
-      acc1[r] = _mm512_fmadd_ps(L::load(row, i + 16), a1, acc1[r]);
+      const char* row = w + static_cast<size_t>(r) * ws;
+      _mm_prefetch(row + 2 * NR * ws + i * F::kBytes, _MM_HINT_T1);
+      wv[r] = F::load_w(row, i, m);
     }
-  }
-  for (; i < k; i += 16) {
-    const __mmask16 m = k - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (k - i)) - 1);
-    const __m512 a0 = _mm512_maskz_loadu_ps(m, a + i);
-    for (int r = 0; r < NR; ++r)
-      acc0[r] = _mm512_fmadd_ps(L::load(w + static_cast<size_t>(r) * w_stride, i, m), a0, acc0[r]);
-  }
-  for (int r = 0; r < NR; ++r) out[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[r], acc1[r]));
+#pragma GCC unroll 16
+    for (int t = 0; t < NT; ++t) {
+      const typename F::A av = F::load_a(act + static_cast<size_t>(t) * as, i, m);
+#pragma GCC unroll 16
+      for (int r = 0; r < NR; ++r) acc[t * NR + r] = F::madd(acc[t * NR + r], wv[r], av);
+    }
+  };
+  int64_t i = i0;
+  for (; i + F::kStep <= i1; i += F::kStep) step(i, F::mask(F::kStep));
+  if (i < i1) step(i, F::mask(i1 - i));
+#pragma GCC unroll 16
+  for (int j = 0; j < NT * NR; ++j) _mm512_store_ps(reinterpret_cast<float*>(acc_io + j), acc[j]);
 }
 
-// [NR rows][k] bf16 . [k] bf16 -> out[NR], 32 products per vdpbf16ps.
-template <int NR>
-void dot_bf16_nr(int64_t k, const char* w, size_t w_stride, const uint16_t* a, float* out) {
-  __m512 acc[NR];
-  for (int r = 0; r < NR; ++r) acc[r] = _mm512_setzero_ps();
-  for (int64_t i = 0; i < k; i += 32) {
-    const __mmask32 m = k - i >= 32 ? __mmask32(0xffffffffu) : __mmask32((1u << (k - i)) - 1);
-    const __m512i av = _mm512_maskz_loadu_epi16(m, a + i);
-    for (int r = 0; r < NR; ++r) {
-      const auto* row = reinterpret_cast<const uint16_t*>(w + static_cast<size_t>(r) * w_stride);
-      const __m512i wv = _mm512_maskz_loadu_epi16(m, row + i);
-      acc[r] = _mm512_dpbf16_ps(acc[r], (__m512bh)wv, (__m512bh)av);
+using TileFn = void (*)(int64_t, int64_t, int64_t, const char*, size_t, const char*, size_t, __m512*);
+
+// tiles<F>[(nr - 1) * kMaxTokens + (nt - 1)]
+template <typename F, int... I>
+constexpr std::array<TileFn, sizeof...(I)> make_tiles(std::integer_sequence<int, I...>) {
+  return {&tile<F, I / kMaxTokens + 1, I % kMaxTokens + 1>...};
+}
+template <typename F>
+constexpr auto tiles = make_tiles<F>(std::make_integer_sequence<int, kMaxRows * kMaxTokens>{});
+
+// Blocks of up to kBlock rows x kBlock tokens; within a block, k is walked in slices of kSlice
+// bytes of weight row so the block's slices of weights and activations stay in L1 while every
+// (row, token) tile passes over them (accumulators wait in `acc` between slices).
+constexpr int kBlock = 4 * kMaxRows;
+constexpr int64_t kSliceBytes = 512;
+
+template <typename F>
+void gemm(int64_t k, const void* w, size_t w_stride, int nr, const void* act, size_t act_stride,
+          int nt, float* out, size_t out_stride) {
+  const auto* wp = static_cast<const char*>(w);
+  const auto* ap = static_cast<const char*>(act);
+  const int64_t slice = nt == 1 ? k : kSliceBytes / F::kBytes;  // a multiple of kStep
+  alignas(64) __m512 acc[kBlock * kBlock];
+  for (int tb = 0; tb < nt; tb += kBlock) {
+    const int bt = nt - tb < kBlock ? nt - tb : kBlock;
+    for (int rb = 0; rb < nr; rb += kBlock) {
+      const int br = nr - rb < kBlock ? nr - rb : kBlock;
+      for (int j = 0; j < bt * br; ++j) acc[j] = _mm512_setzero_ps();
+      for (int64_t i0 = 0; i0 < k; i0 += slice) {
+        const int64_t i1 = k - i0 < slice ? k : i0 + slice;
+        for (int t = 0; t < bt; t += kMaxTokens) {
+          const int mt = bt - t < kMaxTokens ? bt - t : kMaxTokens;
+          for (int r = 0; r < br; r += kMaxRows) {
+            const int mr = br - r < kMaxRows ? br - r : kMaxRows;
+            tiles<F>[(mr - 1) * kMaxTokens + (mt - 1)](
+                i0, i1, k, wp + static_cast<size_t>(rb + r) * w_stride, w_stride,
+                ap + static_cast<size_t>(tb + t) * act_stride, act_stride, acc + (t * br + r * mt));
+          }
+        }
+      }
+      for (int t = 0; t < bt; t += kMaxTokens) {
+        const int mt = bt - t < kMaxTokens ? bt - t : kMaxTokens;
+        for (int r = 0; r < br; r += kMaxRows) {
+          const int mr = br - r < kMaxRows ? br - r : kMaxRows;
+          const __m512* a = acc + (t * br + r * mt);  // [mt][mr]
+          for (int tt = 0; tt < mt; ++tt)
+            for (int rr = 0; rr < mr; ++rr)
+              out[static_cast<size_t>(tb + t + tt) * out_stride + rb + r + rr] = _mm512_reduce_add_ps(a[tt * mr + rr]);
+        }
+      }
     }
   }
-  for (int r = 0; r < NR; ++r) out[r] = _mm512_reduce_add_ps(acc[r]);
 }
 
-template <typename L>
+template <typename F>
 void dot(int64_t k, const void* w, size_t w_stride, int nr, const void* act, float* out) {
-  const auto* a = static_cast<const float*>(act);
-  const auto* p = static_cast<const char*>(w);
-  int r = 0;
-  for (; r + kMaxRows <= nr; r += kMaxRows)
-    dot_nr<L, kMaxRows>(k, p + static_cast<size_t>(r) * w_stride, w_stride, a, out + r);
-  const char* rest = p + static_cast<size_t>(r) * w_stride;
-  switch (nr - r) {
-    case 3: dot_nr<L, 3>(k, rest, w_stride, a, out + r); break;
-    case 2: dot_nr<L, 2>(k, rest, w_stride, a, out + r); break;
-    case 1: dot_nr<L, 1>(k, rest, w_stride, a, out + r); break;
-    default: break;
-  }
-}
-
-void dot_bf16_bf16(int64_t k, const void* w, size_t w_stride, int nr, const void* act, float* out) {
-  const auto* a = static_cast<const uint16_t*>(act);
-  const auto* p = static_cast<const char*>(w);
-  int r = 0;
-  for (; r + kMaxRows <= nr; r += kMaxRows)
-    dot_bf16_nr<kMaxRows>(k, p + static_cast<size_t>(r) * w_stride, w_stride, a, out + r);
-  const char* rest = p + static_cast<size_t>(r) * w_stride;
-  switch (nr - r) {
-    case 3: dot_bf16_nr<3>(k, rest, w_stride, a, out + r); break;
-    case 2: dot_bf16_nr<2>(k, rest, w_stride, a, out + r); break;
-    case 1: dot_bf16_nr<1>(k, rest, w_stride, a, out + r); break;
-    default: break;
-  }
+  gemm<F>(k, w, w_stride, nr, act, 0, 1, out, 0);
 }
 
 // f32 -> bf16, round to nearest even, NaN kept quiet: the same bits as fp32_to_bf16 (done
@@ -136,11 +177,12 @@ void quantize_bf16(const float* x, void* dst, int64_t k) {
 }  // namespace
 
 void register_vec_dot_float(VecDotTable& t) {
-  t.by_weight[static_cast<size_t>(DType::F32)] = VecDotKernel{DType::F32, dot<LoadF32>, kMaxRows};
-  t.by_weight[static_cast<size_t>(DType::F16)] = VecDotKernel{DType::F32, dot<LoadF16>, kMaxRows};
-  t.by_weight[static_cast<size_t>(DType::BF16)] = VecDotKernel{DType::F32, dot<LoadBF16>, kMaxRows};
+  auto kernel = [](DType act, VecDotFn d, GemmFn g) { return VecDotKernel{act, d, kMaxRows, g, kMaxTokens}; };
+  t.by_weight[static_cast<size_t>(DType::F32)] = kernel(DType::F32, dot<F32Fmt>, gemm<F32Fmt>);
+  t.by_weight[static_cast<size_t>(DType::F16)] = kernel(DType::F32, dot<F16Fmt>, gemm<F16Fmt>);
+  t.by_weight[static_cast<size_t>(DType::BF16)] = kernel(DType::F32, dot<BF16F32Fmt>, gemm<BF16F32Fmt>);
   if (cpu_has_avx512_bf16()) {
-    t.by_weight[static_cast<size_t>(DType::BF16)] = VecDotKernel{DType::BF16, dot_bf16_bf16, kMaxRows};
+    t.by_weight[static_cast<size_t>(DType::BF16)] = kernel(DType::BF16, dot<BF16Fmt>, gemm<BF16Fmt>);
     t.act_quantize[static_cast<size_t>(DType::BF16)] = quantize_bf16;
   }
 }
