@@ -43,13 +43,17 @@ struct LoadBF16 {
 // prefetches (into L2) the same place 2 * NR rows further on: two chunks of rows ahead.
 template <typename L, int NR>
 void dot_nr(int64_t k, const char* w, size_t w_stride, const float* a, float* out) {
+  // The pragmas unroll every loop over rows early, so GCC keeps the accumulators in registers
+  // (otherwise it stores them all on every step).
   __m256 acc0[NR], acc1[NR];
+#pragma GCC unroll 8
   for (int r = 0; r < NR; ++r) acc0[r] = acc1[r] = _mm256_setzero_ps();
   int64_t i = 0;
   for (; i + 16 <= k; i += 16) {
     const __m256 a0 = _mm256_loadu_ps(a + i);
     const __m256 a1 = _mm256_loadu_ps(a + i + 8);
-    for (int r = 0; r < NR; ++r) {
+  #pragma GCC unroll 8
+  for (int r = 0; r < NR; ++r) {
       const char* row = w + static_cast<size_t>(r) * w_stride;
       for (int o = 0; o < 16 * L::kBytes; o += 64) _mm_prefetch(row + 2 * NR * w_stride + i * L::kBytes + o, _MM_HINT_T1);
       acc0[r] = _mm256_fmadd_ps(L::load(row, i), a0, acc0[r]);
@@ -58,9 +62,11 @@ void dot_nr(int64_t k, const char* w, size_t w_stride, const float* a, float* ou
   }
   for (; i + 8 <= k; i += 8) {
     const __m256 a0 = _mm256_loadu_ps(a + i);
-    for (int r = 0; r < NR; ++r)
+  #pragma GCC unroll 8
+  for (int r = 0; r < NR; ++r)
       acc0[r] = _mm256_fmadd_ps(L::load(w + static_cast<size_t>(r) * w_stride, i), a0, acc0[r]);
   }
+#pragma GCC unroll 8
   for (int r = 0; r < NR; ++r) {
     const char* row = w + static_cast<size_t>(r) * w_stride;
     float s = hsum(_mm256_add_ps(acc0[r], acc1[r]));
