@@ -33,7 +33,7 @@ struct TensorView {
     TANDEM_CHECK(t.ne[0] % block_size(dtype) == 0, "row of {} {} elements is not whole blocks",
                  t.ne[0], dtype_name(dtype));
     t.nb[0] = block_bytes(dtype);
-    t.nb[1] = row_bytes(dtype, t.ne[0]);
+    t.nb[1] = tandem::row_bytes(dtype, t.ne[0]);
     for (int d = 2; d < kMaxDims; ++d) t.nb[d] = t.nb[d - 1] * static_cast<size_t>(t.ne[d - 1]);
     return t;
   }
