@@ -15,6 +15,8 @@ constexpr size_t kL1Bytes = 24 * 1024;
 // Below this many activation values, converting them on the calling thread is cheaper than
 // waking the pool.
 constexpr int64_t kParallelQuantizeMin = 1 << 16;
+// Row tasks per thread (see matmul).
+constexpr int kTasksPerThread = 4;
 // Tiles per side of the blocks handed to a gemm kernel.
 constexpr int kGemmTiles = 4;
 
@@ -116,13 +118,20 @@ void matmul(const VecDotTable& table, const WeightMatrix& w, const float* x, int
     p.act = act;
   }
 
-  // Output rows split evenly across threads (in multiples of max_rows); each thread walks its
-  // rows in tiles that stay in L2 while all tokens pass over them.
+  // Output rows split into equal tasks (multiples of max_rows); each task walks its rows in
+  // tiles that stay in L2 while all tokens pass over them.
   const int64_t tile_rows = n_tok == 1
       ? n_out
       : std::max<int64_t>(kern.max_rows,
                           static_cast<int64_t>(kTileBytes / p.w_stride) / kern.max_rows * kern.max_rows);
-  pool.parallel_for(n_out, kern.max_rows, [&](int64_t r0, int64_t r1, int) {
+  // kTasksPerThread equal tasks per thread, handed out dynamically: on an idle machine each
+  // thread takes the same share, and a thread slowed by another process takes fewer.
+  const int64_t grain = kern.max_rows;
+  const int64_t units = (n_out + grain - 1) / grain;
+  const int64_t tasks = std::min<int64_t>(units, int64_t{pool.size()} * kTasksPerThread);
+  pool.run(tasks, [&](int64_t c, int) {
+    const int64_t r0 = units * c / tasks * grain;
+    const int64_t r1 = std::min(n_out, units * (c + 1) / tasks * grain);
     for (int64_t rb = r0; rb < r1; rb += tile_rows)
       run_rows(p, rb, std::min(r1, rb + tile_rows), 0, n_tok, y, y_stride);
   });
