@@ -1,9 +1,10 @@
 // y = x . W^T for a weight matrix W[n_out][k] of any type with a vec-dot kernel:
 //   y[t][o] = sum_i W[o][i] * x[t][i]
 // Activations are converted once (in parallel for many tokens) to the kernel's act_type in a
-// reusable scratch; output rows are split evenly across the pool's threads. One token is
-// matrix x vector; several are tiled so a tile of weight rows is read from memory once and
-// reused from cache for every token.
+// reusable scratch; output rows are split into equal tasks, 4 per thread, handed out
+// dynamically. One token is matrix x vector; several are tiled so a tile of weight rows
+// (256 KiB) is read from memory once and reused from L2 for every token, through the kernel's
+// multi-token form (gemm) where it has one.
 #pragma once
 
 #include <cstddef>

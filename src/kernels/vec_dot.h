@@ -4,8 +4,8 @@
 // loop can use 8-bit integer dot products (VNNI / AVX2 maddubs).
 //
 // Kernels are registered per family and ISA level by the files that implement them:
-//   vec_dot_float.cpp   F32, F16, BF16               (+ x86/avx2, x86/avx512)
-//   vec_dot_legacy.cpp  Q8_0, Q4_0 (and other 32-blocks), activation quantizer Q8_0
+//   vec_dot_float.cpp   F32, F16, BF16 (AVX512-BF16: BF16 activations)   (+ x86/avx2, x86/avx512)
+//   vec_dot_legacy.cpp  Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, activation quantizer Q8_0  (+ x86/...)
 //   vec_dot_k.cpp       Q4_K, Q5_K, Q6_K, activation quantizer Q8_K
 #pragma once
 
