@@ -66,6 +66,14 @@ void run_rows(const Plan& p, int64_t r0, int64_t r1, int64_t t0, int64_t t1, flo
 
 }  // namespace
 
+WeightMatrix WeightMatrix::of(const TensorView& w) {
+  TANDEM_CHECK(w.nb[0] == block_bytes(w.dtype), "matmul weight: rows must be contiguous blocks");
+  for (int d = 2; d < kMaxDims; ++d)
+    TANDEM_CHECK(w.ne[d] == 1 || w.nb[d] == w.nb[d - 1] * static_cast<size_t>(w.ne[d - 1]),
+                 "matmul weight: dimension {} is not contiguous with the rows", d);
+  return WeightMatrix{w.dtype, w.data, w.ne[0], w.nrows(), w.nb[1]};
+}
+
 void* MatmulScratch::reserve(size_t bytes) {
   if (buf_.size() < bytes) buf_ = AlignedBuffer(std::max(bytes, buf_.size() + buf_.size() / 2));
   return buf_.data();
@@ -140,6 +148,10 @@ void matmul(const VecDotTable& table, const WeightMatrix& w, const float* x, int
 void matmul(const WeightMatrix& w, const float* x, int64_t x_stride, int64_t n_tok, float* y,
             int64_t y_stride, ThreadPool& pool, MatmulScratch& scratch) {
   matmul(vec_dot_table(), w, x, x_stride, n_tok, y, y_stride, pool, scratch);
+}
+
+void matmul(const TensorView& w, const float* x, int64_t n_tok, float* y, ThreadPool& pool) {
+  matmul(WeightMatrix::of(w), x, n_tok, y, pool);
 }
 
 void matmul(const WeightMatrix& w, const float* x, int64_t n_tok, float* y, ThreadPool& pool) {

@@ -12,6 +12,7 @@
 
 #include "core/buffer.h"
 #include "core/error.h"
+#include "core/tensor.h"
 #include "core/thread_pool.h"
 #include "kernels/vec_dot.h"
 
@@ -37,11 +38,9 @@ struct WeightMatrix {
   int64_t n_out = 0;  // rows
   size_t row_stride = 0;
 
-  // From a 2-D TensorView (ne = {k, n_out}); a template so this header needs no tensor.h.
-  template <typename View>
-  static WeightMatrix of(const View& w) {
-    return WeightMatrix{w.dtype, w.data, w.ne[0], w.ne[1] * w.ne[2] * w.ne[3], w.nb[1]};
-  }
+  // From a TensorView W[n_out][k] (ne = {k, n_out}; outer dimensions count as more rows, so
+  // they must be contiguous with the rows).
+  static WeightMatrix of(const TensorView& w);
 };
 
 // Does the active ISA have a kernel for weights of this type?
@@ -59,12 +58,7 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tok, float* y, Thre
 void matmul(const VecDotTable& table, const WeightMatrix& w, const float* x, int64_t x_stride,
             int64_t n_tok, float* y, int64_t y_stride, ThreadPool& pool, MatmulScratch& scratch);
 
-// W given as a 2-D TensorView W[n_out][k] (ne = {k, n_out}, rows nb[1] bytes apart).
-template <typename View>
-  requires requires(const View& v) { v.nb[1]; v.dtype; }
-void matmul(const View& w, const float* x, int64_t n_tok, float* y, ThreadPool& pool) {
-  TANDEM_CHECK(w.nb[0] == block_bytes(w.dtype), "matmul: weight rows must be contiguous blocks");
-  matmul(WeightMatrix::of(w), x, n_tok, y, pool);
-}
+// W given as a TensorView W[n_out][k] (ne = {k, n_out}, rows nb[1] bytes apart).
+void matmul(const TensorView& w, const float* x, int64_t n_tok, float* y, ThreadPool& pool);
 
 }  // namespace tandem

@@ -167,6 +167,23 @@ TEST(Matmul, StridedActivationsAndOutputs) {
   }
 }
 
+TEST(Matmul, TensorViewMatchesWeightMatrix) {
+  std::mt19937 rng(15);
+  ThreadPool pool(2);
+  const int64_t k = 64, n_out = 10, n_tok = 3;
+  auto wbytes = random_matrix(DType::Q8_0, k, n_out, row_bytes(DType::Q8_0, k), rng);
+  const TensorView view = TensorView::contiguous(DType::Q8_0, {k, n_out}, wbytes.data());
+  const WeightMatrix w = WeightMatrix::of(view);
+  EXPECT_EQ(w.k, k);
+  EXPECT_EQ(w.n_out, n_out);
+  EXPECT_EQ(w.row_stride, row_bytes(DType::Q8_0, k));
+  std::vector<float> x(n_tok * k, 0.25f), y1(n_tok * n_out), y2(n_tok * n_out);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i % 7) - 3.0f;
+  matmul(view, x.data(), n_tok, y1.data(), pool);
+  matmul(w, x.data(), n_tok, y2.data(), pool);
+  EXPECT_EQ(y1, y2);
+}
+
 TEST(Matmul, ScratchStopsGrowing) {
   std::mt19937 rng(8);
   ThreadPool pool(2);
