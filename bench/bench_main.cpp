@@ -57,6 +57,14 @@ void print_summary() {
     else
       std::printf("\n");
   }
+  // The goal for the quantized matrix x vector: >= 70% of the triad bandwidth on 2 threads.
+  for (const char* type : {"q4_0", "q8_0"}) {
+    const auto it = rows().find(std::string("gemv/") + type + "/2");
+    if (it == rows().end() || it->second.triad <= 0) continue;
+    const double pct = 100.0 * it->second.value / it->second.triad;
+    std::printf("target gemv %s, 2 threads >= 70%% of triad: %.0f%% %s\n", type, pct,
+                pct >= 70.0 ? "(met)" : "(not met; check the load)");
+  }
 }
 
 }  // namespace tandem::bench
