@@ -156,7 +156,8 @@ void add_inspect(CLI::App& app) {
   static bool json = false;
   cmd->add_option("FILE", path, "GGUF file")->required();
   cmd->add_flag("--json", json,
-                "Print {\"metadata\": {key: value}, \"tensors\": [{name, type, shape, offset, bytes}]}");
+                "Print {\"metadata\": {key: value}, \"tensors\": [{name, type, shape, offset, "
+                "bytes}]}; shape innermost first, offset = absolute byte offset in the file");
   cmd->callback([] {
     const gguf::File f = gguf::File::open(path);
     if (json) print_json(f);

@@ -12,6 +12,10 @@
 int main(int argc, char** argv) {
   CLI::App app{"tandem: run large language models across the hardware you have"};
   app.require_subcommand(1);
+  app.footer(
+      "Exit codes: 0 success, 2 bad usage or bad input (one line on stderr), 1 runtime failure.\n"
+      "Environment: TANDEM_ISA=scalar|avx2|avx512 caps the kernel instruction set;\n"
+      "             TANDEM_LOG=error|warn|info|debug sets the log level (default warn).");
   app.set_version_flag("--version", [] {
     return fmt::format("tandem {} (kernels: {})", TANDEM_VERSION, tandem::isa_summary());
   });
