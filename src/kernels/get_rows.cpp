@@ -1,0 +1,19 @@
+#include "kernels/get_rows.h"
+
+#include "core/error.h"
+#include "kernels/quant.h"
+
+namespace tandem {
+
+void get_rows(const TensorView& table, const int32_t* ids, int64_t n_ids, float* out) {
+  const int64_t n = table.ne[0];
+  const int64_t rows = table.nrows();
+  for (int64_t i = 0; i < n_ids; ++i) {
+    const int64_t id = ids[i];
+    if (id < 0 || id >= rows)
+      throw_input("get_rows: id {} at index {} is outside the table's {} rows", id, i, rows);
+    dequantize_row(table.dtype, table.row<const void>(id), out + i * n, n);
+  }
+}
+
+}  // namespace tandem

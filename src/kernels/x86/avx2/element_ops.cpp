@@ -1,0 +1,52 @@
+// AVX2 element-wise operators (8 floats per vector); the algorithms are shared with AVX-512 in
+// x86/element_ops_simd.h.
+#include <immintrin.h>
+
+#include "kernels/x86/element_ops_simd.h"
+
+namespace tandem::avx2 {
+namespace {
+
+struct V {
+  using T = __m256;
+  static constexpr int N = 8;
+  static T load(const float* p) { return _mm256_loadu_ps(p); }
+  static void store(float* p, T v) { _mm256_storeu_ps(p, v); }
+  static T set1(float f) { return _mm256_set1_ps(f); }
+  static T zero() { return _mm256_setzero_ps(); }
+  static T add(T a, T b) { return _mm256_add_ps(a, b); }
+  static T sub(T a, T b) { return _mm256_sub_ps(a, b); }
+  static T mul(T a, T b) { return _mm256_mul_ps(a, b); }
+  static T div(T a, T b) { return _mm256_div_ps(a, b); }
+  static T fmadd(T a, T b, T c) { return _mm256_fmadd_ps(a, b, c); }
+  static T fnmadd(T a, T b, T c) { return _mm256_fnmadd_ps(a, b, c); }
+  static T max(T a, T b) { return _mm256_max_ps(a, b); }
+  static T min(T a, T b) { return _mm256_min_ps(a, b); }
+  static float hsum(T a) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+  }
+  static float hmax(T a) {
+    __m128 s = _mm_max_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_max_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+  }
+  static T round(T a) { return _mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  // e * 2^n for integral n in [-126, 128] with e in [0.7, 1.5): add n to the exponent bits.
+  static T exp2n(T e, T n) {
+    const __m256i ni = _mm256_slli_epi32(_mm256_cvtps_epi32(n), 23);
+    return _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(e), ni));
+  }
+  static T lt(T a, T b) { return _mm256_cmp_ps(a, b, _CMP_LT_OQ); }
+  static T gt(T a, T b) { return _mm256_cmp_ps(a, b, _CMP_GT_OQ); }
+  static T select(T m, T a, T b) { return _mm256_blendv_ps(b, a, m); }
+};
+
+}  // namespace
+
+void register_element_ops(ElementOps& ops) { simd::fill<V>(ops); }
+
+}  // namespace tandem::avx2
