@@ -1,0 +1,147 @@
+// AVX-512 K-quant dot products with Q8_K activations. Per 64 weights: the 4/5/6-bit values
+// are widened to one 512-bit vector of u8, multiplied with 64 activation bytes by maddubs
+// (pairs summed to i16, no overflow: |q| <= 63, |a| <= 127), then vpdpwssd multiplies each i16
+// pair-sum by its group's scale and accumulates i32. The min (Q4_K/Q5_K) and -32 offset (Q6_K)
+// terms come from the activation block sums. Several rows share each activation load.
+#include <immintrin.h>
+
+#include "core/quant_blocks.h"
+#include "kernels/vec_dot_k.h"
+
+namespace tandem::avx512 {
+namespace {
+
+constexpr int kMaxRows = 4;
+
+const char* row_ptr(const void* w, size_t w_stride, int r) {
+  return static_cast<const char*>(w) + static_cast<size_t>(r) * w_stride;
+}
+
+// 32 bytes duplicated into both 256-bit halves.
+inline __m512i dup256(const void* p) {
+  return _mm512_broadcast_i64x4(_mm256_loadu_si256(static_cast<const __m256i*>(p)));
+}
+
+// i16 lanes 0-15 <- s[i0], lanes 16-31 <- s[i1] (s: 16 i16 in a 256-bit register).
+inline __m512i pick2(__m512i s16x32, int i0, int i1) {
+  const __m512i idx = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16(static_cast<short>(i0))),
+                                         _mm256_set1_epi16(static_cast<short>(i1)), 1);
+  return _mm512_permutexvar_epi16(idx, s16x32);
+}
+
+// i16 lanes 8g..8g+7 <- s[first + g] for g = 0..3.
+inline __m512i pick4(__m512i s16x32, int first) {
+  const __m512i idx = _mm512_set_epi64(
+      0x0001000100010001LL * (first + 3), 0x0001000100010001LL * (first + 3),
+      0x0001000100010001LL * (first + 2), 0x0001000100010001LL * (first + 2),
+      0x0001000100010001LL * (first + 1), 0x0001000100010001LL * (first + 1),
+      0x0001000100010001LL * first, 0x0001000100010001LL * first);
+  return _mm512_permutexvar_epi16(idx, s16x32);
+}
+
+// Q4_K (kFive = false) and Q5_K (kFive = true).
+template <typename Block, bool kFive>
+void dot_q45(int64_t k, const void* w, size_t w_stride, int nr, const void* act, float* out) {
+  const auto* a = static_cast<const BlockQ8_K*>(act);
+  const int64_t nb = k / kQK_K;
+  const __m512i m4 = _mm512_set1_epi8(0x0f);
+  const __m512i nib_shift = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(4), 1);
+  for (int r0 = 0; r0 < nr; r0 += kMaxRows) {
+    const int rows = nr - r0 < kMaxRows ? nr - r0 : kMaxRows;
+    __m512 acc[kMaxRows];
+    for (int r = 0; r < rows; ++r) acc[r] = _mm512_setzero_ps();
+    float mins_acc[kMaxRows] = {};
+    for (int64_t b = 0; b < nb; ++b) {
+      const BlockQ8_K& ab = a[b];
+      __m512i av[4];
+      for (int c = 0; c < 4; ++c) av[c] = _mm512_loadu_si512(ab.qs + 64 * c);
+      int32_t pair[8];
+      for (int j = 0; j < 8; ++j) pair[j] = ab.bsums[2 * j] + ab.bsums[2 * j + 1];
+      for (int r = 0; r < rows; ++r) {
+        const auto& x = reinterpret_cast<const Block*>(row_ptr(w, w_stride, r0 + r))[b];
+        uint8_t sc[8], mn[8];
+        unpack_k_scales(x.scales, sc, mn);
+        const __m512i sc16 = _mm512_castsi128_si512(
+            _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc))));
+        __m512i sumi = _mm512_setzero_si512();
+        __m512i qh;
+        if constexpr (kFive) qh = dup256(x.qh);
+        for (int c = 0; c < 4; ++c) {
+          // low half: low nibbles (sub-block 2c); high half: high nibbles (2c+1)
+          __m512i q = _mm512_and_si512(_mm512_srlv_epi16(dup256(x.qs + 32 * c), nib_shift), m4);
+          if constexpr (kFive) {
+            const __m512i shift = _mm512_inserti64x4(
+                _mm512_castsi256_si512(_mm256_set1_epi16(static_cast<short>(2 * c))),
+                _mm256_set1_epi16(static_cast<short>(2 * c + 1)), 1);
+            const __m512i hb = _mm512_and_si512(_mm512_srlv_epi16(qh, shift), _mm512_set1_epi8(1));
+            q = _mm512_or_si512(q, _mm512_slli_epi16(hb, 4));
+          }
+          const __m512i p16 = _mm512_maddubs_epi16(q, av[c]);
+          sumi = _mm512_dpwssd_epi32(sumi, p16, pick2(sc16, 2 * c, 2 * c + 1));
+        }
+        int32_t summ = 0;
+        for (int j = 0; j < 8; ++j) summ += mn[j] * pair[j];
+        const float d = ab.d * to_f32(x.d);
+        acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi), _mm512_set1_ps(d), acc[r]);
+        mins_acc[r] += ab.d * to_f32(x.dmin) * static_cast<float>(summ);
+      }
+    }
+    for (int r = 0; r < rows; ++r) out[r0 + r] = _mm512_reduce_add_ps(acc[r]) - mins_acc[r];
+  }
+}
+
+void dot_q6(int64_t k, const void* w, size_t w_stride, int nr, const void* act, float* out) {
+  const auto* a = static_cast<const BlockQ8_K*>(act);
+  const int64_t nb = k / kQK_K;
+  const __m512i m4 = _mm512_set1_epi8(0x0f);
+  const __m512i m3 = _mm512_set1_epi8(0x03);
+  // qh shifts per 256-bit half: chunk A (quarters 0, 1) and chunk B (quarters 2, 3).
+  const __m512i shift_a = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
+  const __m512i shift_b = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16(4)),
+                                             _mm256_set1_epi16(6), 1);
+  for (int r0 = 0; r0 < nr; r0 += kMaxRows) {
+    const int rows = nr - r0 < kMaxRows ? nr - r0 : kMaxRows;
+    __m512 acc[kMaxRows];
+    for (int r = 0; r < rows; ++r) acc[r] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+      const BlockQ8_K& ab = a[b];
+      __m512i av[4];
+      for (int c = 0; c < 4; ++c) av[c] = _mm512_loadu_si512(ab.qs + 64 * c);
+      const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ab.bsums));
+      for (int r = 0; r < rows; ++r) {
+        const auto& x = reinterpret_cast<const BlockQ6_K*>(row_ptr(w, w_stride, r0 + r))[b];
+        const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x.scales));
+        const __m256i sc16_256 = _mm256_cvtepi8_epi16(sc8);
+        const __m512i sc16 = _mm512_castsi256_si512(sc16_256);
+        __m512i sumi = _mm512_setzero_si512();
+        for (int h = 0; h < 2; ++h) {
+          const __m512i ql = _mm512_loadu_si512(x.ql + 64 * h);
+          const __m512i qh = dup256(x.qh + 32 * h);
+          const __m512i ha = _mm512_and_si512(_mm512_srlv_epi16(qh, shift_a), m3);
+          const __m512i hb = _mm512_and_si512(_mm512_srlv_epi16(qh, shift_b), m3);
+          const __m512i qa = _mm512_or_si512(_mm512_and_si512(ql, m4), _mm512_slli_epi16(ha, 4));
+          const __m512i qb = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),
+                                             _mm512_slli_epi16(hb, 4));
+          sumi = _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(qa, av[2 * h]), pick4(sc16, 8 * h));
+          sumi = _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(qb, av[2 * h + 1]),
+                                     pick4(sc16, 8 * h + 4));
+        }
+        // - 32 * sum_g sc_g * bsum_g, folded into the low 8 lanes.
+        const __m256i corr = _mm256_slli_epi32(_mm256_madd_epi16(sc16_256, bsums), 5);
+        const __m512i total = _mm512_sub_epi32(sumi, _mm512_zextsi256_si512(corr));
+        acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(total), _mm512_set1_ps(ab.d * to_f32(x.d)), acc[r]);
+      }
+    }
+    for (int r = 0; r < rows; ++r) out[r0 + r] = _mm512_reduce_add_ps(acc[r]);
+  }
+}
+
+}  // namespace
+
+void register_vec_dot_k(VecDotTable& t) {
+  t.by_weight[static_cast<size_t>(DType::Q4_K)] = {DType::Q8_K, dot_q45<BlockQ4_K, false>, kMaxRows};
+  t.by_weight[static_cast<size_t>(DType::Q5_K)] = {DType::Q8_K, dot_q45<BlockQ5_K, true>, kMaxRows};
+  t.by_weight[static_cast<size_t>(DType::Q6_K)] = {DType::Q8_K, dot_q6, kMaxRows};
+}
+
+}  // namespace tandem::avx512
