@@ -12,6 +12,16 @@ namespace tandem::avx512 {
 namespace {
 
 constexpr int kMaxRows = 4;
+// Rows are walked kMaxRows at a time, a super-block each: too short a stride for the hardware
+// prefetcher to ramp up on every row. Each row prefetches (into L2) the super-block two row
+// groups further on, every cache line of it.
+constexpr int kPrefetchGroups = 2;
+
+template <typename Block>
+inline void prefetch_ahead(const Block& x, size_t ahead) {
+  const char* p = reinterpret_cast<const char*>(&x) + ahead;
+  for (size_t off = 0; off < sizeof(Block); off += 64) _mm_prefetch(p + off, _MM_HINT_T1);
+}
 
 const char* row_ptr(const void* w, size_t w_stride, int r) {
   return static_cast<const char*>(w) + static_cast<size_t>(r) * w_stride;
@@ -59,6 +69,7 @@ void dot_q45(int64_t k, const void* w, size_t w_stride, int nr, const void* act,
       for (int j = 0; j < 8; ++j) pair[j] = ab.bsums[2 * j] + ab.bsums[2 * j + 1];
       for (int r = 0; r < rows; ++r) {
         const auto& x = reinterpret_cast<const Block*>(row_ptr(w, w_stride, r0 + r))[b];
+        prefetch_ahead(x, kPrefetchGroups * kMaxRows * w_stride);
         uint8_t sc[8], mn[8];
         unpack_k_scales(x.scales, sc, mn);
         const __m512i sc16 = _mm512_castsi128_si512(
@@ -110,6 +121,7 @@ void dot_q6(int64_t k, const void* w, size_t w_stride, int nr, const void* act, 
       const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ab.bsums));
       for (int r = 0; r < rows; ++r) {
         const auto& x = reinterpret_cast<const BlockQ6_K*>(row_ptr(w, w_stride, r0 + r))[b];
+        prefetch_ahead(x, kPrefetchGroups * kMaxRows * w_stride);
         const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x.scales));
         const __m256i sc16_256 = _mm256_cvtepi8_epi16(sc8);
         const __m512i sc16 = _mm512_castsi256_si512(sc16_256);
