@@ -119,11 +119,14 @@ void register_vec_dot_k(VecDotTable& t, Isa isa) {
       t.by_weight[static_cast<size_t>(DType::Q5_K)] = {DType::Q8_K, vec_dot_q5_K_q8_K, 1};
       t.by_weight[static_cast<size_t>(DType::Q6_K)] = {DType::Q8_K, vec_dot_q6_K_q8_K, 1};
       break;
+    case Isa::Avx2:
+      avx2::register_vec_dot_k(t);
+      break;
     case Isa::Avx512:
       avx512::register_vec_dot_k(t);
       break;
-    default:
-      break;  // AVX2 K-quant kernels: not yet (the scalar reference serves)
+    case Isa::Count:
+      break;
   }
 }
 

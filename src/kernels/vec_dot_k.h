@@ -24,6 +24,9 @@ inline void unpack_k_scales(const uint8_t packed[12], uint8_t sc[8], uint8_t mn[
   std::memcpy(mn + 4, &mn_hi, 4);
 }
 
+namespace avx2 {
+void register_vec_dot_k(VecDotTable& t);  // x86/avx2/vec_dot_k.cpp
+}
 namespace avx512 {
 void register_vec_dot_k(VecDotTable& t);  // x86/avx512/vec_dot_k.cpp
 }
