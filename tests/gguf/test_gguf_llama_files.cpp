@@ -1,5 +1,5 @@
-// Files made by llama.cpp itself (tests/data/llama.cpp, see its README): the F16 source comes
-// from an independent Python writer, the others from llama.cpp's quantizer.
+// Files written by llama.cpp itself (tests/data/llama.cpp, see its README): its quantizer's
+// F16, Q8_0, Q4_0 and Q4_K_M outputs for a tiny random llama.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -36,7 +36,7 @@ struct Expect {
 
 const std::vector<Expect>& expectations() {
   static const std::vector<Expect> kFiles = {
-      {"tiny-llama-f16.gguf", 1, {}, DType::F16},
+      {"tiny-llama-F16.gguf", 1, {}, DType::F16},
       {"tiny-llama-Q8_0.gguf", 7, {}, DType::Q8_0},
       {"tiny-llama-Q4_0.gguf", 2, {{"output.weight", DType::Q6_K}}, DType::Q4_0},
       {"tiny-llama-Q4_K_M.gguf", 15,
