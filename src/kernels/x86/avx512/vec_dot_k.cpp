@@ -60,13 +60,15 @@ void dot_q45(int64_t k, const void* w, size_t w_stride, int nr, const void* act,
     const int rows = nr - r0 < kMaxRows ? nr - r0 : kMaxRows;
     __m512 acc[kMaxRows];
     for (int r = 0; r < rows; ++r) acc[r] = _mm512_setzero_ps();
-    float mins_acc[kMaxRows] = {};
+    __m128 mins_acc[kMaxRows];
+    for (int r = 0; r < rows; ++r) mins_acc[r] = _mm_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
       const BlockQ8_K& ab = a[b];
       __m512i av[4];
       for (int c = 0; c < 4; ++c) av[c] = _mm512_loadu_si512(ab.qs + 64 * c);
-      int32_t pair[8];
-      for (int j = 0; j < 8; ++j) pair[j] = ab.bsums[2 * j] + ab.bsums[2 * j + 1];
+      // Sums of each group of 32 activations (pairs of the 16-element block sums), as 8 i16.
+      const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ab.bsums));
+      const __m128i pair16 = _mm256_cvtepi32_epi16(_mm256_madd_epi16(bs, _mm256_set1_epi16(1)));
       for (int r = 0; r < rows; ++r) {
         const auto& x = reinterpret_cast<const Block*>(row_ptr(w, w_stride, r0 + r))[b];
         prefetch_ahead(x, kPrefetchGroups * kMaxRows * w_stride);
@@ -90,14 +92,20 @@ void dot_q45(int64_t k, const void* w, size_t w_stride, int nr, const void* act,
           const __m512i p16 = _mm512_maddubs_epi16(q, av[c]);
           sumi = _mm512_dpwssd_epi32(sumi, p16, pick2(sc16, 2 * c, 2 * c + 1));
         }
-        int32_t summ = 0;
-        for (int j = 0; j < 8; ++j) summ += mn[j] * pair[j];
+        // sum_j m_j * bsum_j in 4 i32 lanes, scaled by d_a * dmin.
+        const __m128i mn16 = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(mn)));
+        const __m128 summ = _mm_cvtepi32_ps(_mm_madd_epi16(mn16, pair16));
         const float d = ab.d * to_f32(x.d);
         acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi), _mm512_set1_ps(d), acc[r]);
-        mins_acc[r] += ab.d * to_f32(x.dmin) * static_cast<float>(summ);
+        mins_acc[r] = _mm_fmadd_ps(summ, _mm_set1_ps(ab.d * to_f32(x.dmin)), mins_acc[r]);
       }
     }
-    for (int r = 0; r < rows; ++r) out[r0 + r] = _mm512_reduce_add_ps(acc[r]) - mins_acc[r];
+    for (int r = 0; r < rows; ++r) {
+      __m128 m = mins_acc[r];
+      m = _mm_add_ps(m, _mm_movehl_ps(m, m));
+      m = _mm_add_ss(m, _mm_movehdup_ps(m));
+      out[r0 + r] = _mm512_reduce_add_ps(acc[r]) - _mm_cvtss_f32(m);
+    }
   }
 }
 
