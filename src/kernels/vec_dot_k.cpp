@@ -22,39 +22,15 @@ inline int q4_nibble(const uint8_t* qs, int e) {
   return (e % 64) < 32 ? (qs[32 * c + l] & 0x0f) : (qs[32 * c + l] >> 4);
 }
 
-// [nr rows][k/256] q4_K . [k/256] q8_K -> [nr]
-void vec_dot_q4_K_q8_K(int64_t k, const void* w, size_t w_stride, int nr, const void* act,
-                       float* out) {
+// [nr rows][k/256] q4_K or q5_K . [k/256] q8_K -> [nr]; Q5_K's fifth bit of element e is
+// bit (e / 32) of qh[e % 32].
+template <typename Block, bool kFive>
+void vec_dot_q45_K_q8_K(int64_t k, const void* w, size_t w_stride, int nr, const void* act,
+                        float* out) {
   const auto* a = static_cast<const BlockQ8_K*>(act);
   const int64_t nb = k / kQK_K;
   for (int r = 0; r < nr; ++r) {
-    const auto* x = reinterpret_cast<const BlockQ4_K*>(row_ptr(w, w_stride, r));
-    float acc = 0.0f;
-    for (int64_t b = 0; b < nb; ++b) {
-      uint8_t sc[8], mn[8];
-      unpack_k_scales(x[b].scales, sc, mn);
-      int32_t sumi = 0, summ = 0;
-      for (int j = 0; j < 8; ++j) {
-        int32_t s = 0;
-        for (int i = 32 * j; i < 32 * j + 32; ++i) s += q4_nibble(x[b].qs, i) * a[b].qs[i];
-        sumi += sc[j] * s;
-        summ += mn[j] * (a[b].bsums[2 * j] + a[b].bsums[2 * j + 1]);
-      }
-      acc += a[b].d * (to_f32(x[b].d) * static_cast<float>(sumi) -
-                       to_f32(x[b].dmin) * static_cast<float>(summ));
-    }
-    out[r] = acc;
-  }
-}
-
-// [nr rows][k/256] q5_K . [k/256] q8_K -> [nr]; the fifth bit of element e is bit (e / 32) of
-// qh[e % 32].
-void vec_dot_q5_K_q8_K(int64_t k, const void* w, size_t w_stride, int nr, const void* act,
-                       float* out) {
-  const auto* a = static_cast<const BlockQ8_K*>(act);
-  const int64_t nb = k / kQK_K;
-  for (int r = 0; r < nr; ++r) {
-    const auto* x = reinterpret_cast<const BlockQ5_K*>(row_ptr(w, w_stride, r));
+    const auto* x = reinterpret_cast<const Block*>(row_ptr(w, w_stride, r));
     float acc = 0.0f;
     for (int64_t b = 0; b < nb; ++b) {
       uint8_t sc[8], mn[8];
@@ -63,7 +39,8 @@ void vec_dot_q5_K_q8_K(int64_t k, const void* w, size_t w_stride, int nr, const 
       for (int j = 0; j < 8; ++j) {
         int32_t s = 0;
         for (int i = 32 * j; i < 32 * j + 32; ++i) {
-          const int q = q4_nibble(x[b].qs, i) | (((x[b].qh[i % 32] >> j) & 1) << 4);
+          int q = q4_nibble(x[b].qs, i);
+          if constexpr (kFive) q |= ((x[b].qh[i % 32] >> j) & 1) << 4;
           s += q * a[b].qs[i];
         }
         sumi += sc[j] * s;
@@ -115,8 +92,8 @@ void register_vec_dot_k(VecDotTable& t, Isa isa) {
   switch (isa) {
     case Isa::Scalar:
       t.act_quantize[static_cast<size_t>(DType::Q8_K)] = quantize_q8_K_act;
-      t.by_weight[static_cast<size_t>(DType::Q4_K)] = {DType::Q8_K, vec_dot_q4_K_q8_K, 1};
-      t.by_weight[static_cast<size_t>(DType::Q5_K)] = {DType::Q8_K, vec_dot_q5_K_q8_K, 1};
+      t.by_weight[static_cast<size_t>(DType::Q4_K)] = {DType::Q8_K, vec_dot_q45_K_q8_K<BlockQ4_K, false>, 1};
+      t.by_weight[static_cast<size_t>(DType::Q5_K)] = {DType::Q8_K, vec_dot_q45_K_q8_K<BlockQ5_K, true>, 1};
       t.by_weight[static_cast<size_t>(DType::Q6_K)] = {DType::Q8_K, vec_dot_q6_K_q8_K, 1};
       break;
     case Isa::Avx2:
