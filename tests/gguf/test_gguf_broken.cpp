@@ -155,7 +155,7 @@ const std::vector<Case>& cases() {
          });
        },
        "row of 8 elements is not a whole number of q8_0 blocks"},
-      {"duplicate tensor name", [] { return with([](RawGguf& g) { g.tensors[1].name = "a"; }); },
+      {"duplicate tensor name", [] { return with([](RawGguf& g) { g.tensors[1].name = g.tensors[0].name; }); },
        "tensor 1 'a': a tensor with this name appears earlier"},
       {"empty tensor name", [] { return with([](RawGguf& g) { g.tensors[0].name = ""; }); },
        "tensor 0 at byte"},

@@ -92,7 +92,9 @@ TEST(OpsReference, SoftmaxWithScaleAndMask) {
     for (double& w : want) w /= sum;
     ops.softmax(x.data(), n, 0.5f, mask.data());
     expect_close(x, want, 1e-5, 1e-9, "softmax");
-    if (n > 2) EXPECT_EQ(x[1], 0.0f);
+    if (n > 2) {
+      EXPECT_EQ(x[1], 0.0f);
+    }
   }
 }
 
