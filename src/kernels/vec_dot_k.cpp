@@ -5,8 +5,11 @@
 //   Q6_K:        d_a * d * sum_g sc_g * (sum_{i in g} q_i a_i - 32 * bsum_g)   (16 groups of 16)
 #include "kernels/vec_dot_k.h"
 
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
 #include "core/quant_blocks.h"
-#include "kernels/quant.h"
 
 namespace tandem {
 namespace {
@@ -84,14 +87,42 @@ void vec_dot_q6_K_q8_K(int64_t k, const void* w, size_t w_stride, int nr, const 
   }
 }
 
-void quantize_q8_K_act(const float* x, void* dst, int64_t k) { quantize_row(DType::Q8_K, x, dst, k); }
-
 }  // namespace
+
+// [k] f32 -> [k/256] q8_K, byte for byte ggml's quantize_row_q8_K_ref: max is the first value
+// of largest magnitude (sign kept), iscale = -127 / max, q = min(127, nearest_int(iscale * x))
+// (round half to even), d = 1 / iscale, bsums = sums of each 16 q. A block of zeros is all
+// zeros (ggml leaves its bsums unwritten).
+void quantize_row_q8_K_act(const float* x, void* dst, int64_t k) {
+  auto* y = static_cast<BlockQ8_K*>(dst);
+  for (int64_t b = 0; b < k / kQK_K; ++b, x += kQK_K) {
+    float max = 0.0f, amax = 0.0f;
+    for (int j = 0; j < kQK_K; ++j) {
+      const float ax = std::fabs(x[j]);
+      if (ax > amax) {
+        amax = ax;
+        max = x[j];
+      }
+    }
+    if (amax == 0.0f) {
+      std::memset(&y[b], 0, sizeof y[b]);
+      continue;
+    }
+    const float iscale = -127.0f / max;
+    for (int j = 0; j < kQK_K; ++j) y[b].qs[j] = static_cast<int8_t>(std::min(127, nearest_int_q8_K(iscale * x[j])));
+    for (int g = 0; g < kQK_K / 16; ++g) {
+      int sum = 0;
+      for (int i = 0; i < 16; ++i) sum += y[b].qs[16 * g + i];
+      y[b].bsums[g] = static_cast<int16_t>(sum);
+    }
+    y[b].d = 1.0f / iscale;
+  }
+}
 
 void register_vec_dot_k(VecDotTable& t, Isa isa) {
   switch (isa) {
     case Isa::Scalar:
-      t.act_quantize[static_cast<size_t>(DType::Q8_K)] = quantize_q8_K_act;
+      t.act_quantize[static_cast<size_t>(DType::Q8_K)] = quantize_row_q8_K_act;
       t.by_weight[static_cast<size_t>(DType::Q4_K)] = {DType::Q8_K, vec_dot_q45_K_q8_K<BlockQ4_K, false>, 1};
       t.by_weight[static_cast<size_t>(DType::Q5_K)] = {DType::Q8_K, vec_dot_q45_K_q8_K<BlockQ5_K, true>, 1};
       t.by_weight[static_cast<size_t>(DType::Q6_K)] = {DType::Q8_K, vec_dot_q6_K_q8_K, 1};

@@ -4,6 +4,8 @@
 // each activation load; each row prefetches its super-block two row groups ahead.
 #include <immintrin.h>
 
+#include <cstring>
+
 #include "core/quant_blocks.h"
 #include "kernels/vec_dot_k.h"
 
@@ -131,9 +133,58 @@ void dot_q6(int64_t k, const void* w, size_t w_stride, int nr, const void* act, 
   }
 }
 
+// [k] f32 -> [k/256] q8_K, the same bytes as quantize_row_q8_K_act, 32 floats (two groups of
+// 16) at a time. cvtps rounds half to even under the default MXCSR, as nearest_int.
+void quantize_q8_K(const float* x, void* dst, int64_t k) {
+  auto* y = static_cast<BlockQ8_K*>(dst);
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  const __m256i q_max = _mm256_set1_epi32(127);
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  for (int64_t b = 0; b < k / kQK_K; ++b, x += kQK_K) {
+    __m256 vmax = _mm256_setzero_ps();
+    for (int i = 0; i < kQK_K; i += 8) vmax = _mm256_max_ps(vmax, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + i)));
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(vmax), _mm256_extractf128_ps(vmax, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    const float amax = _mm_cvtss_f32(m);
+    if (amax == 0.0f) {
+      std::memset(&y[b], 0, sizeof y[b]);
+      continue;
+    }
+    // The first value of largest magnitude, sign kept (the scalar loop's strict '>').
+    int first = 0;
+    for (int i = 0; i < kQK_K; i += 8) {
+      const int mask = _mm256_movemask_ps(
+          _mm256_cmp_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x + i)), _mm256_set1_ps(amax), _CMP_EQ_OQ));
+      if (mask != 0) {
+        first = i + __builtin_ctz(static_cast<unsigned>(mask));
+        break;
+      }
+    }
+    const float iscale = -127.0f / x[first];
+    const __m256 vs = _mm256_set1_ps(iscale);
+    for (int i = 0; i < kQK_K; i += 32) {
+      __m256i q[4];
+      for (int j = 0; j < 4; ++j)
+        q[j] = _mm256_min_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + i + 8 * j), vs)), q_max);
+      // packs interleave 4-byte pieces of the four vectors across lanes; the permute restores order.
+      const __m256i bytes = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(y[b].qs + i), _mm256_permutevar8x32_epi32(bytes, order));
+      // Two bsums: lanes of (q0 + q1) and (q2 + q3) summed.
+      __m256i h = _mm256_hadd_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+      h = _mm256_hadd_epi32(h, h);  // per lane: [s01, s23, s01, s23]
+      const __m128i s = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+      y[b].bsums[i / 16] = static_cast<int16_t>(_mm_cvtsi128_si32(s));
+      y[b].bsums[i / 16 + 1] = static_cast<int16_t>(_mm_extract_epi32(s, 1));
+    }
+    y[b].d = 1.0f / iscale;
+  }
+}
+
 }  // namespace
 
 void register_vec_dot_k(VecDotTable& t) {
+  t.act_quantize[static_cast<size_t>(DType::Q8_K)] = quantize_q8_K;
   t.by_weight[static_cast<size_t>(DType::Q4_K)] = {DType::Q8_K, dot_q45<BlockQ4_K, false>, kMaxRows};
   t.by_weight[static_cast<size_t>(DType::Q5_K)] = {DType::Q8_K, dot_q45<BlockQ5_K, true>, kMaxRows};
   t.by_weight[static_cast<size_t>(DType::Q6_K)] = {DType::Q8_K, dot_q6, kMaxRows};

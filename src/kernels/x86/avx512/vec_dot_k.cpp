@@ -5,6 +5,8 @@
 // terms come from the activation block sums. Several rows share each activation load.
 #include <immintrin.h>
 
+#include <cstring>
+
 #include "core/quant_blocks.h"
 #include "kernels/vec_dot_k.h"
 
@@ -156,9 +158,44 @@ void dot_q6(int64_t k, const void* w, size_t w_stride, int nr, const void* act, 
   }
 }
 
+// [k] f32 -> [k/256] q8_K, the same bytes as quantize_row_q8_K_act: one 16-float vector is one
+// group of 16 (one bsum). cvtps rounds half to even under the default MXCSR, as nearest_int.
+void quantize_q8_K(const float* x, void* dst, int64_t k) {
+  auto* y = static_cast<BlockQ8_K*>(dst);
+  const __m512i q_max = _mm512_set1_epi32(127);
+  for (int64_t b = 0; b < k / kQK_K; ++b, x += kQK_K) {
+    __m512 vmax = _mm512_setzero_ps();
+    for (int g = 0; g < 16; ++g) vmax = _mm512_max_ps(vmax, _mm512_abs_ps(_mm512_loadu_ps(x + 16 * g)));
+    const float amax = _mm512_reduce_max_ps(vmax);
+    if (amax == 0.0f) {
+      std::memset(&y[b], 0, sizeof y[b]);
+      continue;
+    }
+    // The first value of largest magnitude, sign kept (the scalar loop's strict '>').
+    int first = 0;
+    for (int g = 0; g < 16; ++g) {
+      const __mmask16 m = _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_loadu_ps(x + 16 * g)),
+                                             _mm512_set1_ps(amax), _CMP_EQ_OQ);
+      if (m != 0) {
+        first = 16 * g + __builtin_ctz(m);
+        break;
+      }
+    }
+    const float iscale = -127.0f / x[first];
+    const __m512 vs = _mm512_set1_ps(iscale);
+    for (int g = 0; g < 16; ++g) {
+      const __m512i q = _mm512_min_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + 16 * g), vs)), q_max);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(y[b].qs + 16 * g), _mm512_cvtepi32_epi8(q));
+      y[b].bsums[g] = static_cast<int16_t>(_mm512_reduce_add_epi32(q));
+    }
+    y[b].d = 1.0f / iscale;
+  }
+}
+
 }  // namespace
 
 void register_vec_dot_k(VecDotTable& t) {
+  t.act_quantize[static_cast<size_t>(DType::Q8_K)] = quantize_q8_K;
   t.by_weight[static_cast<size_t>(DType::Q4_K)] = {DType::Q8_K, dot_q45<BlockQ4_K, false>, kMaxRows};
   t.by_weight[static_cast<size_t>(DType::Q5_K)] = {DType::Q8_K, dot_q45<BlockQ5_K, true>, kMaxRows};
   t.by_weight[static_cast<size_t>(DType::Q6_K)] = {DType::Q8_K, dot_q6, kMaxRows};
