@@ -25,8 +25,8 @@ class Cursor {
 
   void need(size_t n, std::string_view what) const {
     if (n > remaining())
-      fail("{} at byte {} needs {} bytes but the file ends after {} (file truncated?)", what, pos_,
-           n, remaining());
+      fail("{} at byte {}: needs {} bytes, but the file ends at byte {} (truncated?)", what, pos_,
+           n, b_.size());
   }
 
   template <typename T>
@@ -114,6 +114,10 @@ Value read_array(Cursor& c, const std::string& key, int depth) {
 
 Value read_value(Cursor& c, ValueType type, const std::string& key, int depth) {
   if (type == ValueType::Array) return read_array(c, key, depth);
+  // Checked here so that a truncated value names its key without formatting one per read.
+  const size_t size = value_type_size(type);
+  if (size > c.remaining())
+    c.need(size, fmt::format("key '{}': {} value", key, value_type_name(type)));
   return read_scalar(c, type, key);
 }
 
@@ -197,13 +201,13 @@ void File::parse_all() {
     t.name = c.read_string(fmt::format("tensor {} name", i));
     if (t.name.empty()) c.fail("tensor {} at byte {} has an empty name", i, at);
     const std::string where = fmt::format("tensor {} '{}'", i, t.name);
-    const uint32_t n_dims = c.read<uint32_t>(where + " n_dims");
+    const uint32_t n_dims = c.read<uint32_t>(where + ": n_dims");
     if (n_dims == 0 || n_dims > static_cast<uint32_t>(kMaxDims))
       c.fail("{}: n_dims is {}, expected 1..{}", where, n_dims, kMaxDims);
     t.n_dims = static_cast<int>(n_dims);
     uint64_t elements = 1;
     for (uint32_t d = 0; d < n_dims; ++d) {
-      const uint64_t n = c.read<uint64_t>(where + " shape");
+      const uint64_t n = c.read<uint64_t>(fmt::format("{}: dimension {}", where, d));
       if (n == 0 || n > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
         c.fail("{}: dimension {} is {}", where, d, n == 0 ? std::string("0") : fmt::format("{} (negative as i64)", static_cast<int64_t>(n)));
       if (mul_overflows(elements, n, &elements) ||
@@ -212,7 +216,7 @@ void File::parse_all() {
       t.ne[d] = static_cast<int64_t>(n);
     }
     const size_t type_at = c.pos();
-    const uint32_t type = c.read<uint32_t>(where + " type");
+    const uint32_t type = c.read<uint32_t>(where + ": type");
     if (!is_valid_dtype_id(type))
       c.fail("{}: unknown tensor type id {} at byte {}", where, type, type_at);
     t.type = static_cast<DType>(type);
@@ -224,7 +228,7 @@ void File::parse_all() {
     if (mul_overflows(elements / bs, block_bytes(t.type), &nbytes))
       c.fail("{}: byte size overflows", where);
     t.nbytes = nbytes;
-    t.offset = c.read<uint64_t>(where + " offset");
+    t.offset = c.read<uint64_t>(where + ": data offset");
     if (t.offset % alignment_ != 0)
       c.fail("{}: data offset {} is not a multiple of the alignment {}", where, t.offset, alignment_);
     if (!tensor_index_.emplace(t.name, tensors_.size()).second)
@@ -243,9 +247,9 @@ void File::parse_all() {
   for (size_t i = 0; i < tensors_.size(); ++i) {
     const TensorInfo& t = tensors_[i];
     if (t.offset > data_size || t.nbytes > data_size - t.offset)
-      c.fail("tensor {} '{}': data [offset {}, {} bytes] extends past the end of the file (data "
-             "section holds {} bytes from byte {})",
-             i, t.name, t.offset, t.nbytes, data_size, data_offset_);
+      c.fail("tensor {} '{}': data [offset {}, {} bytes] extends past the end of the file ({} "
+             "bytes; the data section starts at byte {})",
+             i, t.name, t.offset, t.nbytes, bytes_.size(), data_offset_);
   }
   std::vector<size_t> order(tensors_.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;

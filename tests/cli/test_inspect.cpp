@@ -20,9 +20,16 @@ TEST(CliInspect, TextShowsMetadataTensorsAndTotals) {
   EXPECT_NE(r.out.find("general.architecture"), std::string::npos);
   EXPECT_NE(r.out.find("\"llama\""), std::string::npos);
   EXPECT_NE(r.out.find("arr[str,256]"), std::string::npos);
-  EXPECT_NE(r.out.find("blk.1.ffn_down.weight"), std::string::npos);
-  EXPECT_NE(r.out.find("q6_K"), std::string::npos);
-  EXPECT_NE(r.out.find("total: 21 tensors, 1312000 parameters"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("[\"<unk>\", \"<s>\", \"</s>\", \"<0x00>\", \"<0x01>\", ... 251 more]"),
+            std::string::npos) << "long arrays are summarized";
+  EXPECT_EQ(r.out.find("<0x02>"), std::string::npos) << "long arrays are summarized";
+  // The tensor table: name, type, shape (innermost first), bytes.
+  EXPECT_NE(r.out.find("blk.0.ffn_down.weight     q6_K     512 x 256"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("107520"), std::string::npos);
+  // Totals: tensors, parameters, bytes, and the count per type.
+  EXPECT_NE(r.out.find("total: 12 tensors, 721664 parameters, 467712 bytes"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("q4_K         6 tensors         276480 bytes"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("q6_K         3 tensors         188160 bytes"), std::string::npos) << r.out;
   EXPECT_TRUE(r.err.empty()) << r.err;
 }
 
@@ -33,20 +40,25 @@ TEST(CliInspect, JsonFollowsTheContract) {
   ASSERT_TRUE(j.contains("metadata"));
   ASSERT_TRUE(j.contains("tensors"));
   EXPECT_EQ(j["metadata"]["general.architecture"], "llama");
-  EXPECT_EQ(j["metadata"]["llama.block_count"], 2);
+  EXPECT_EQ(j["metadata"]["llama.block_count"], 1);
+  EXPECT_EQ(j["metadata"]["tokenizer.ggml.tokens"][1], "<s>");
   EXPECT_EQ(j["metadata"]["tokenizer.ggml.tokens"].size(), 256u);
   EXPECT_DOUBLE_EQ(j["metadata"]["llama.attention.layer_norm_rms_epsilon"].get<double>(), 1e-5);
-  ASSERT_EQ(j["tensors"].size(), 21u);
+  ASSERT_EQ(j["tensors"].size(), 12u);
+  EXPECT_EQ(j.size(), 2u) << "exactly metadata and tensors";
   const auto file_size = std::filesystem::file_size(kQ4KM);
   bool found = false;
   for (const auto& t : j["tensors"]) {
     for (const char* k : {"name", "type", "shape", "offset", "bytes"}) ASSERT_TRUE(t.contains(k)) << k;
+    EXPECT_EQ(t.size(), 5u);
     EXPECT_LE(t["offset"].get<uint64_t>() + t["bytes"].get<uint64_t>(), file_size);
     if (t["name"] == "blk.0.ffn_down.weight") {
       found = true;
-      EXPECT_EQ(t["type"], "q4_K");
+      EXPECT_EQ(t["type"], "q6_K");
       EXPECT_EQ(t["shape"], nlohmann::json::array({512, 256}));
-      EXPECT_EQ(t["bytes"], 512 / 256 * 144 * 256);
+      EXPECT_EQ(t["bytes"], 512 / 256 * 210 * 256);
+      // The absolute offset llama.cpp's gguf_init_from_file reports (the .llama.txt listing).
+      EXPECT_EQ(t["offset"], 218848);
     }
   }
   EXPECT_TRUE(found);

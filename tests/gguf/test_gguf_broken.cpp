@@ -116,12 +116,19 @@ const std::vector<Case>& cases() {
       {"alignment not a power of two",
        [] { return with([](RawGguf& g) { g.kv_u32("general.alignment", 24); }); },
        "'general.alignment' is 24, expected a power of two"},
+      {"alignment zero",
+       [] { return with([](RawGguf& g) { g.kv_u32("general.alignment", 0); }); },
+       "'general.alignment' is 0, expected a power of two"},
       {"alignment of the wrong type",
        [] { return with([](RawGguf& g) { g.kv_str("general.alignment", "32"); }); },
        "'general.alignment' has type str, expected u32"},
       {"tensor offset past the end",
        [] { return with([](RawGguf& g) { g.tensors[1].offset = 4096; }); },
        "tensor 1 'b': data [offset 4096, 32 bytes] extends past the end of the file"},
+      {"tensor offset that overflows with its size",
+       [] { return with([](RawGguf& g) { g.tensors[1].offset = ~uint64_t{0} - 31; }); },
+       "tensor 1 'b': data [offset 18446744073709551584, 32 bytes] extends past the end of the "
+       "file (256 bytes; the data section starts at byte 192)"},
       {"tensor extent past the end",
        [] { return with([](RawGguf& g) { g.data_bytes = 40; }); },
        "tensor 1 'b': data [offset 32, 32 bytes] extends past the end"},
@@ -144,6 +151,9 @@ const std::vector<Case>& cases() {
        "tensor 0 'a': n_dims is 5"},
       {"zero dimension", [] { return with([](RawGguf& g) { g.tensors[0].dims = {0}; }); },
        "tensor 0 'a': dimension 0 is 0"},
+      {"negative dimension",
+       [] { return with([](RawGguf& g) { g.tensors[0].dims = {~uint64_t{0}}; }); },
+       "tensor 0 'a': dimension 0 is -1 (negative as i64)"},
       {"element count overflow",
        [] { return with([](RawGguf& g) { g.tensors[0].dims = {1ull << 32, 1ull << 32}; }); },
        "element count overflows"},
@@ -180,15 +190,56 @@ TEST(GgufBroken, ValidBaseParses) {
   EXPECT_EQ(f.metadata().size(), 2u);
 }
 
-// Every truncation of a valid file is an error (or, past the last tensor byte, still valid),
-// and never a crash.
+// Every truncation of a valid file is an error that names the section it stopped in (or, at
+// the end of the last tensor's bytes, still a valid file), and never a crash.
 TEST(GgufBroken, EveryTruncationIsCaught) {
-  const auto full = valid_raw().bytes();
+  const RawGguf g = valid_raw();
+  const auto full = g.bytes();
+  size_t kv_end = 24;
+  for (const auto& kv : g.kvs) kv_end += kv.size();
+  const size_t data_start = full.size() - g.data_bytes;
+  ASSERT_EQ(data_start, 192u);
+  const size_t last_byte = data_start + 64;  // tensor b ends here
   for (size_t n = 0; n < full.size(); ++n) {
+    SCOPED_TRACE(n);
     std::vector<uint8_t> cut(full.begin(), full.begin() + static_cast<long>(n));
     const std::string msg = parse_error(cut);
-    EXPECT_FALSE(msg.empty()) << "truncated to " << n << " bytes but parsed";
+    if (n >= last_byte) {
+      EXPECT_EQ(msg, "");
+      continue;
+    }
+    ASSERT_FALSE(msg.empty()) << "truncated to " << n << " bytes but parsed";
+    const bool says_truncated = msg.find("truncated?") != std::string::npos ||
+                                msg.find("cannot fit") != std::string::npos ||
+                                msg.find("runs past the end") != std::string::npos ||
+                                msg.find("past the end of the file") != std::string::npos ||
+                                msg.find("too short") != std::string::npos;
+    EXPECT_TRUE(says_truncated) << msg;
+    if (n < 4) {
+      EXPECT_NE(msg.find("too short"), std::string::npos) << msg;
+    } else if (n < 24) {
+      EXPECT_TRUE(msg.find("version") != std::string::npos || msg.find("count") != std::string::npos) << msg;
+    } else if (n < kv_end) {
+      // The up-front count checks may already see that the tensors cannot fit.
+      EXPECT_TRUE(msg.find("key") != std::string::npos || msg.find("count") != std::string::npos)
+          << msg;
+    } else if (n < data_start) {
+      EXPECT_TRUE(msg.find("tensor") != std::string::npos || msg.find("data section") != std::string::npos)
+          << msg;
+    } else {
+      EXPECT_NE(msg.find("extends past the end of the file"), std::string::npos) << msg;
+    }
   }
+}
+
+// A truncated scalar value names its key and type.
+TEST(GgufBroken, TruncatedValueNamesItsKey) {
+  const auto full = valid_raw().bytes();
+  // test.n's u32 value is the last 4 bytes of the key-value section (24 + 44 + 22 = 90).
+  std::vector<uint8_t> cut(full.begin(), full.begin() + 88);
+  EXPECT_EQ(parse_error(cut),
+            "broken.gguf: key 'test.n': u32 value at byte 86: needs 4 bytes, but the file ends at "
+            "byte 88 (truncated?)");
 }
 
 // A kv count that is plausible for the file size but wrong still fails cleanly.
