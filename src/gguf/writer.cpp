@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -24,7 +25,6 @@ class Out {
     append(s.data(), s.size());
   }
   void put_bytes(std::span<const std::byte> s) { append(s.data(), s.size()); }
-  void pad_to(size_t alignment) { b_.resize((b_.size() + alignment - 1) / alignment * alignment); }
 
  private:
   void append(const void* p, size_t n) {
@@ -58,6 +58,8 @@ void put_value(Out& o, const Value& v) {
       },
       v.v);
 }
+
+uint64_t padded(uint64_t n, uint64_t align) { return (n + align - 1) / align * align; }
 
 }  // namespace
 
@@ -121,7 +123,7 @@ size_t Writer::alignment() const {
   return kDefaultAlignment;
 }
 
-std::vector<std::byte> Writer::to_bytes() const {
+std::vector<std::byte> Writer::head_bytes() const {
   const size_t align = alignment();
   std::vector<std::byte> bytes;
   Out o(bytes);
@@ -141,36 +143,76 @@ std::vector<std::byte> Writer::to_bytes() const {
     for (int64_t n : t.ne) o.put<uint64_t>(static_cast<uint64_t>(n));
     o.put<uint32_t>(static_cast<uint32_t>(t.type));
     o.put<uint64_t>(offset);
-    offset += (t.data.size() + align - 1) / align * align;
-  }
-  o.pad_to(align);
-  for (const Tensor& t : tensors_) {
-    o.put_bytes(t.data);
-    o.pad_to(align);
+    offset += padded(t.data.size(), align);
   }
   return bytes;
 }
 
+template <typename Bytes, typename Zeros>
+void Writer::emit(Bytes&& bytes, Zeros&& zeros) const {
+  const size_t align = alignment();
+  const std::vector<std::byte> head = head_bytes();
+  bytes(std::span<const std::byte>(head));
+  // As llama.cpp writes it: the data section is aligned even when there are no tensors.
+  zeros(padded(head.size(), align) - head.size());
+  for (const Tensor& t : tensors_) {
+    bytes(t.data);
+    zeros(padded(t.data.size(), align) - t.data.size());
+  }
+}
+
+uint64_t Writer::file_size() const {
+  const uint64_t align = alignment();
+  uint64_t n = padded(head_bytes().size(), align);
+  for (const Tensor& t : tensors_) n += padded(t.data.size(), align);
+  return n;
+}
+
+std::vector<std::byte> Writer::to_bytes() const {
+  std::vector<std::byte> out;
+  out.reserve(static_cast<size_t>(file_size()));
+  emit([&](std::span<const std::byte> b) { out.insert(out.end(), b.begin(), b.end()); },
+       [&](uint64_t n) { out.resize(out.size() + static_cast<size_t>(n)); });
+  return out;
+}
+
 void Writer::write(const std::string& path) const {
-  const std::vector<std::byte> bytes = to_bytes();
   const std::string tmp = path + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) throw_runtime("{}: cannot create: {}", tmp, std::strerror(errno));
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int err = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      throw_runtime("{}: write failed: {}", tmp, std::strerror(err));
+  // Whatever fails before the file is complete (I/O, a broken invariant), no partial file stays.
+  struct Discard {
+    int fd;
+    const std::string& tmp;
+    bool armed = true;
+    ~Discard() {
+      if (armed) {
+        ::close(fd);
+        ::unlink(tmp.c_str());
+      }
     }
-    done += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+  } discard{fd, tmp};
+  auto put = [&](const std::byte* p, size_t n) {
+    while (n > 0) {
+      const ssize_t w = ::write(fd, p, n);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) throw_runtime("{}: write failed: {}", tmp, std::strerror(errno));
+      p += w;
+      n -= static_cast<size_t>(w);
+    }
+  };
+  static constexpr std::byte kZeros[4096] = {};
+  emit([&](std::span<const std::byte> b) { put(b.data(), b.size()); },
+       [&](uint64_t n) {
+         for (; n > 0; n -= std::min<uint64_t>(n, sizeof kZeros))
+           put(kZeros, static_cast<size_t>(std::min<uint64_t>(n, sizeof kZeros)));
+       });
+  if (::fsync(fd) != 0) throw_runtime("{}: sync failed: {}", tmp, std::strerror(errno));
+  discard.armed = false;
+  if (::close(fd) != 0) {
+    const int err = errno;
     ::unlink(tmp.c_str());
-    throw_runtime("{}: sync failed: {}", tmp, std::strerror(errno));
+    throw_runtime("{}: close failed: {}", tmp, std::strerror(err));
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
     const int err = errno;

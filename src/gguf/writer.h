@@ -33,11 +33,21 @@ class Writer {
   // Starts from an existing file: its version, metadata and tensors (data borrowed from it).
   static Writer from(const File& f);
 
+  // The size of the file write() makes, without making it.
+  uint64_t file_size() const;
+  // The whole file in memory (for tests and small files: this copies every tensor).
   std::vector<std::byte> to_bytes() const;
-  // Writes to `path` through a temporary file that is synced and renamed into place.
+  // Writes to `path` through a temporary file that is synced and renamed into place. Streams:
+  // tensor data goes from the borrowed spans to the file, never through one big buffer.
   void write(const std::string& path) const;
 
  private:
+  // Everything before the data section's padding: header, metadata, tensor infos.
+  std::vector<std::byte> head_bytes() const;
+  // Calls bytes(span) and zeros(n) for the file's pieces in order.
+  template <typename Bytes, typename Zeros>
+  void emit(Bytes&& bytes, Zeros&& zeros) const;
+
   struct Tensor {
     std::string name;
     DType type;

@@ -116,6 +116,40 @@ TEST(GgufRoundTrip, WriteToDiskAndMap) {
   std::filesystem::remove(path);
 }
 
+// write() streams (padding included) and makes exactly the bytes to_bytes() describes.
+TEST(GgufWriter, StreamedFileEqualsInMemoryBytes) {
+  const auto dir = std::filesystem::temp_directory_path();
+  std::vector<std::byte> q(34 * 3);
+  for (size_t i = 0; i < q.size(); ++i) q[i] = static_cast<std::byte>(i);
+  const int64_t shape[] = {32, 3};
+  for (uint32_t align : {32u, 1u << 20}) {
+    gguf::Writer w(2);
+    w.set("general.alignment", align);
+    w.add_tensor("q", DType::Q8_0, shape, q);
+    w.add_tensor("r", DType::Q8_0, shape, q);
+    const auto bytes = w.to_bytes();
+    EXPECT_EQ(w.file_size(), bytes.size());
+    EXPECT_EQ(bytes.size() % align, 0u);
+    const auto path = dir / ("tandem-stream-" + std::to_string(align) + ".gguf");
+    w.write(path.string());
+    ASSERT_EQ(std::filesystem::file_size(path), bytes.size());
+    std::ifstream in(path, std::ios::binary);
+    std::vector<char> disk(bytes.size());
+    in.read(disk.data(), static_cast<std::streamsize>(disk.size()));
+    EXPECT_EQ(std::memcmp(disk.data(), bytes.data(), bytes.size()), 0);
+    const gguf::File f = gguf::File::open(path.string());
+    EXPECT_EQ(f.version(), 2u);
+    EXPECT_EQ(f.find_tensor("r")->offset, (102 + align - 1) / align * align);  // q, padded
+    std::filesystem::remove(path);
+  }
+}
+
+TEST(GgufWriter, FailedWriteLeavesNoFile) {
+  const gguf::Writer w = every_type_writer(3);
+  EXPECT_THROW(w.write("/nonexistent-dir/x.gguf"), RuntimeError);
+  EXPECT_FALSE(std::filesystem::exists("/nonexistent-dir/x.gguf.tmp"));
+}
+
 TEST(GgufWriter, RejectsBadTensors) {
   gguf::Writer w;
   std::vector<std::byte> data(10);
