@@ -8,22 +8,13 @@
 
 #include "core/quant_blocks.h"
 #include "kernels/vec_dot_k.h"
+#include "kernels/vec_dot_k_x86.h"
 
 namespace tandem::avx2 {
 namespace {
 
 constexpr int kMaxRows = 4;
 constexpr int kPrefetchGroups = 2;
-
-const char* row_ptr(const void* w, size_t w_stride, int r) {
-  return static_cast<const char*>(w) + static_cast<size_t>(r) * w_stride;
-}
-
-template <typename Block>
-inline void prefetch_ahead(const Block& x, size_t ahead) {
-  const char* p = reinterpret_cast<const char*>(&x) + ahead;
-  for (size_t off = 0; off < sizeof(Block); off += 64) _mm_prefetch(p + off, _MM_HINT_T1);
-}
 
 inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 
@@ -34,27 +25,43 @@ inline float hsum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-// Q4_K (kFive = false) and Q5_K (kFive = true).
+// pshufb control: every i16 lane of the low 128-bit half <- i16 lane i0 of that half, of the
+// high half <- lane i1.
+inline __m256i spread_i16(int i0, int i1) {
+  const short lo = static_cast<short>((2 * i0) | ((2 * i0 + 1) << 8));
+  const short hi = static_cast<short>((2 * i1) | ((2 * i1 + 1) << 8));
+  return _mm256_set_m128i(_mm_set1_epi16(hi), _mm_set1_epi16(lo));
+}
+
+// Bit `from` of every byte (the only bit set) moved to bit 4.
+inline __m256i move_bit_to_4(__m256i v, int from) {
+  return from <= 4 ? _mm256_slli_epi16(v, 4 - from) : _mm256_srli_epi16(v, from - 4);
+}
+
+// Q4_K (kFive = false) and Q5_K (kFive = true). Chunk c (32 bytes of qs) holds group 2c in its
+// low nibbles and 2c+1 in its high ones; each group's scale is spread over an i16 vector by one
+// pshufb from the unpacked scales.
 template <typename Block, bool kFive>
 void dot_q45(int64_t k, const void* w, size_t w_stride, int nr, const void* act, float* out) {
   const auto* a = static_cast<const BlockQ8_K*>(act);
   const int64_t nb = k / kQK_K;
   const __m256i m4 = _mm256_set1_epi8(0x0f);
-  const __m256i one = _mm256_set1_epi8(1);
   for (int r0 = 0; r0 < nr; r0 += kMaxRows) {
     const int rows = nr - r0 < kMaxRows ? nr - r0 : kMaxRows;
     __m256 acc[kMaxRows];
-    float mins_acc[kMaxRows] = {};
-    for (int r = 0; r < rows; ++r) acc[r] = _mm256_setzero_ps();
+    __m128 mins_acc[kMaxRows];
+    for (int r = 0; r < rows; ++r) acc[r] = _mm256_setzero_ps(), mins_acc[r] = _mm_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
       const BlockQ8_K& ab = a[b];
-      int32_t pair[8];
-      for (int j = 0; j < 8; ++j) pair[j] = ab.bsums[2 * j] + ab.bsums[2 * j + 1];
+      // Sums of each group of 32 activations (pairs of the 16-element block sums), as 8 i16.
+      const __m256i pair32 = _mm256_madd_epi16(load256(ab.bsums), _mm256_set1_epi16(1));
+      const __m128i pair16 = _mm_packs_epi32(_mm256_castsi256_si128(pair32), _mm256_extracti128_si256(pair32, 1));
+      const __m128 da = _mm_set1_ps(ab.d);
       for (int r = 0; r < rows; ++r) {
-        const auto& x = reinterpret_cast<const Block*>(row_ptr(w, w_stride, r0 + r))[b];
-        prefetch_ahead(x, kPrefetchGroups * kMaxRows * w_stride);
-        uint8_t sc[8], mn[8];
-        unpack_k_scales(x.scales, sc, mn);
+        const auto& x = reinterpret_cast<const Block*>(x86k::row_ptr(w, w_stride, r0 + r))[b];
+        x86k::prefetch_ahead(x, kPrefetchGroups * kMaxRows * w_stride);
+        const __m128i sm = x86k::unpack_k_scales(x.scales);  // u8 scales 0-7, mins 0-7
+        const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
         __m256i sumi = _mm256_setzero_si256();
         __m256i qh;
         if constexpr (kFive) qh = load256(x.qh);
@@ -63,36 +70,44 @@ void dot_q45(int64_t k, const void* w, size_t w_stride, int nr, const void* act,
           __m256i lo = _mm256_and_si256(q, m4);
           __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
           if constexpr (kFive) {
-            const __m256i blo = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * c)), one);
-            const __m256i bhi = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * c + 1)), one);
-            lo = _mm256_or_si256(lo, _mm256_slli_epi16(blo, 4));
-            hi = _mm256_or_si256(hi, _mm256_slli_epi16(bhi, 4));
+            // bit 2c (2c+1) of qh[l] moved to bit 4 of element l of group 2c (2c+1); masked
+            // first, so no bit crosses into the neighbouring byte of the 16-bit lane.
+            lo = _mm256_or_si256(lo, move_bit_to_4(_mm256_and_si256(qh, _mm256_set1_epi8(static_cast<char>(1 << (2 * c)))), 2 * c));
+            hi = _mm256_or_si256(hi, move_bit_to_4(_mm256_and_si256(qh, _mm256_set1_epi8(static_cast<char>(2 << (2 * c)))), 2 * c + 1));
           }
           const __m256i plo = _mm256_maddubs_epi16(lo, load256(ab.qs + 64 * c));
           const __m256i phi = _mm256_maddubs_epi16(hi, load256(ab.qs + 64 * c + 32));
-          sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(plo, _mm256_set1_epi16(sc[2 * c])));
-          sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(phi, _mm256_set1_epi16(sc[2 * c + 1])));
+          const __m256i slo = _mm256_shuffle_epi8(sc16, spread_i16(2 * c, 2 * c));
+          const __m256i shi = _mm256_shuffle_epi8(sc16, spread_i16(2 * c + 1, 2 * c + 1));
+          sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(_mm256_madd_epi16(plo, slo), _mm256_madd_epi16(phi, shi)));
         }
-        int32_t summ = 0;
-        for (int j = 0; j < 8; ++j) summ += mn[j] * pair[j];
-        acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), _mm256_set1_ps(ab.d * to_f32(x.d)), acc[r]);
-        mins_acc[r] += ab.d * to_f32(x.dmin) * static_cast<float>(summ);
+        // sum_j m_j * bsum_j in 4 i32 lanes.
+        const __m128i summ = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_srli_si128(sm, 8)), pair16);
+        const __m128 dd = _mm_mul_ps(x86k::load_half2(&x.d), da);  // [d_a d, d_a dmin]
+        acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), _mm256_broadcastss_ps(dd), acc[r]);
+        mins_acc[r] = _mm_fmadd_ps(_mm_cvtepi32_ps(summ), _mm_shuffle_ps(dd, dd, 0x55), mins_acc[r]);
       }
     }
-    for (int r = 0; r < rows; ++r) out[r0 + r] = hsum(acc[r]) - mins_acc[r];
+    for (int r = 0; r < rows; ++r) {
+      __m128 m = mins_acc[r];
+      m = _mm_add_ps(m, _mm_movehl_ps(m, m));
+      m = _mm_add_ss(m, _mm_movehdup_ps(m));
+      out[r0 + r] = hsum(acc[r]) - _mm_cvtss_f32(m);
+    }
   }
 }
 
-// i16 lanes 0-7 <- s0, lanes 8-15 <- s1.
-inline __m256i scale_pair(int8_t s0, int8_t s1) {
-  return _mm256_set_m128i(_mm_set1_epi16(s1), _mm_set1_epi16(s0));
-}
-
+// Q6_K: half h (128 elements) = ql[64h..64h+63], qh[32h..32h+31]; quarter s of it (32
+// elements, groups 8h+2s and 8h+2s+1) takes the low (s = 0, 1) or high (s = 2, 3) nibbles of
+// ql[64h + 32 (s & 1)..] and bits 2s, 2s+1 of qh. The scale vector of quarter s is
+// [sc[8h+2s] x 8 | sc[8h+2s+1] x 8], one pshufb from the half's 8 scales.
 void dot_q6(int64_t k, const void* w, size_t w_stride, int nr, const void* act, float* out) {
   const auto* a = static_cast<const BlockQ8_K*>(act);
   const int64_t nb = k / kQK_K;
   const __m256i m4 = _mm256_set1_epi8(0x0f);
   const __m256i m3 = _mm256_set1_epi8(0x03);
+  const __m256i m30 = _mm256_set1_epi8(0x30);
+  const __m256i spread[4] = {spread_i16(0, 1), spread_i16(2, 3), spread_i16(4, 5), spread_i16(6, 7)};
   for (int r0 = 0; r0 < nr; r0 += kMaxRows) {
     const int rows = nr - r0 < kMaxRows ? nr - r0 : kMaxRows;
     __m256 acc[kMaxRows];
@@ -101,32 +116,29 @@ void dot_q6(int64_t k, const void* w, size_t w_stride, int nr, const void* act, 
       const BlockQ8_K& ab = a[b];
       const __m256i bsums = load256(ab.bsums);
       for (int r = 0; r < rows; ++r) {
-        const auto& x = reinterpret_cast<const BlockQ6_K*>(row_ptr(w, w_stride, r0 + r))[b];
-        prefetch_ahead(x, kPrefetchGroups * kMaxRows * w_stride);
-        __m256i sumi = _mm256_setzero_si256();
+        const auto& x = reinterpret_cast<const BlockQ6_K*>(x86k::row_ptr(w, w_stride, r0 + r))[b];
+        x86k::prefetch_ahead(x, kPrefetchGroups * kMaxRows * w_stride);
+        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x.scales)));
+        // - 32 * sum_g sc_g * bsum_g
+        __m256i sumi = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(sc16, bsums), 5));
         for (int h = 0; h < 2; ++h) {
+          const __m256i sch = _mm256_permute4x64_epi64(sc16, h == 0 ? 0x44 : 0xee);  // half h's 8 scales, twice
           const __m256i ql0 = load256(x.ql + 64 * h);
           const __m256i ql1 = load256(x.ql + 64 * h + 32);
           const __m256i qh = load256(x.qh + 32 * h);
           const __m256i q[4] = {
               _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m3), 4)),
-              _mm256_or_si256(_mm256_and_si256(ql1, m4),
-                              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m3), 4)),
-              _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
-                              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m3), 4)),
+              _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30)),
+              _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_and_si256(qh, m30)),
               _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
-                              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m3), 4)),
+                              _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30)),
           };
           for (int s = 0; s < 4; ++s) {
-            const int g = 8 * h + 2 * s;  // quarter s holds groups g and g+1
             const __m256i p = _mm256_maddubs_epi16(q[s], load256(ab.qs + 128 * h + 32 * s));
-            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, scale_pair(x.scales[g], x.scales[g + 1])));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, _mm256_shuffle_epi8(sch, spread[s])));
           }
         }
-        // - 32 * sum_g sc_g * bsum_g
-        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x.scales)));
-        sumi = _mm256_sub_epi32(sumi, _mm256_slli_epi32(_mm256_madd_epi16(sc16, bsums), 5));
-        acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), _mm256_set1_ps(ab.d * to_f32(x.d)), acc[r]);
+        acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), _mm256_set1_ps(ab.d * x86k::half_to_float(x.d)), acc[r]);
       }
     }
     for (int r = 0; r < rows; ++r) out[r0 + r] = hsum(acc[r]);

@@ -9,6 +9,7 @@
 
 #include "core/quant_blocks.h"
 #include "kernels/vec_dot_k.h"
+#include "kernels/vec_dot_k_x86.h"
 
 namespace tandem::avx512 {
 namespace {
@@ -19,26 +20,9 @@ constexpr int kMaxRows = 4;
 // groups further on, every cache line of it.
 constexpr int kPrefetchGroups = 2;
 
-template <typename Block>
-inline void prefetch_ahead(const Block& x, size_t ahead) {
-  const char* p = reinterpret_cast<const char*>(&x) + ahead;
-  for (size_t off = 0; off < sizeof(Block); off += 64) _mm_prefetch(p + off, _MM_HINT_T1);
-}
-
-const char* row_ptr(const void* w, size_t w_stride, int r) {
-  return static_cast<const char*>(w) + static_cast<size_t>(r) * w_stride;
-}
-
 // 32 bytes duplicated into both 256-bit halves.
 inline __m512i dup256(const void* p) {
   return _mm512_broadcast_i64x4(_mm256_loadu_si256(static_cast<const __m256i*>(p)));
-}
-
-// i16 lanes 0-15 <- s[i0], lanes 16-31 <- s[i1] (s: 16 i16 in a 256-bit register).
-inline __m512i pick2(__m512i s16x32, int i0, int i1) {
-  const __m512i idx = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16(static_cast<short>(i0))),
-                                         _mm256_set1_epi16(static_cast<short>(i1)), 1);
-  return _mm512_permutexvar_epi16(idx, s16x32);
 }
 
 // i16 lanes 8g..8g+7 <- s[first + g] for g = 0..3.
@@ -51,55 +35,74 @@ inline __m512i pick4(__m512i s16x32, int first) {
   return _mm512_permutexvar_epi16(idx, s16x32);
 }
 
-// Q4_K (kFive = false) and Q5_K (kFive = true).
+// i16 index vector for _mm512_permutexvar_epi16: lanes 0-15 <- s[i0], lanes 16-31 <- s[i1].
+inline __m512i pick_index(int i0, int i1) {
+  return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16(static_cast<short>(i0))),
+                            _mm256_set1_epi16(static_cast<short>(i1)), 1);
+}
+
+// Bytes 0-31 <- b0, bytes 32-63 <- b1.
+inline __m512i byte_halves(int b0, int b1) {
+  return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi8(static_cast<char>(b0))),
+                            _mm256_set1_epi8(static_cast<char>(b1)), 1);
+}
+
+// Q4_K (kFive = false) and Q5_K (kFive = true). qs is read 64 bytes (chunks 2p, 2p+1) at a time:
+// its low nibbles are groups 4p | 4p+2 (one per 256-bit half), its high nibbles 4p+1 | 4p+3.
+// The activations are rearranged to that order once per super-block and shared by the rows.
 template <typename Block, bool kFive>
 void dot_q45(int64_t k, const void* w, size_t w_stride, int nr, const void* act, float* out) {
   const auto* a = static_cast<const BlockQ8_K*>(act);
   const int64_t nb = k / kQK_K;
   const __m512i m4 = _mm512_set1_epi8(0x0f);
-  const __m512i nib_shift = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(4), 1);
+  // Per vector v = 2p + (high nibbles): its two groups, their scales and Q5_K's fifth bits.
+  const __m512i pick[4] = {pick_index(0, 2), pick_index(1, 3), pick_index(4, 6), pick_index(5, 7)};
+  const __m512i bit[4] = {byte_halves(1, 4), byte_halves(2, 8), byte_halves(16, 64), byte_halves(32, 128)};
+  const __m512i sixteen = _mm512_set1_epi8(16);
   for (int r0 = 0; r0 < nr; r0 += kMaxRows) {
     const int rows = nr - r0 < kMaxRows ? nr - r0 : kMaxRows;
     __m512 acc[kMaxRows];
-    for (int r = 0; r < rows; ++r) acc[r] = _mm512_setzero_ps();
     __m128 mins_acc[kMaxRows];
-    for (int r = 0; r < rows; ++r) mins_acc[r] = _mm_setzero_ps();
+    for (int r = 0; r < rows; ++r) acc[r] = _mm512_setzero_ps(), mins_acc[r] = _mm_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
       const BlockQ8_K& ab = a[b];
+      // av[2p] = activations of groups 4p | 4p+2, av[2p+1] = groups 4p+1 | 4p+3.
       __m512i av[4];
-      for (int c = 0; c < 4; ++c) av[c] = _mm512_loadu_si512(ab.qs + 64 * c);
+      for (int p = 0; p < 2; ++p) {
+        const __m512i c0 = _mm512_loadu_si512(ab.qs + 128 * p);
+        const __m512i c1 = _mm512_loadu_si512(ab.qs + 128 * p + 64);
+        av[2 * p] = _mm512_shuffle_i64x2(c0, c1, 0x44);
+        av[2 * p + 1] = _mm512_shuffle_i64x2(c0, c1, 0xee);
+      }
       // Sums of each group of 32 activations (pairs of the 16-element block sums), as 8 i16.
       const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ab.bsums));
       const __m128i pair16 = _mm256_cvtepi32_epi16(_mm256_madd_epi16(bs, _mm256_set1_epi16(1)));
+      const __m128 da = _mm_set1_ps(ab.d);
       for (int r = 0; r < rows; ++r) {
-        const auto& x = reinterpret_cast<const Block*>(row_ptr(w, w_stride, r0 + r))[b];
-        prefetch_ahead(x, kPrefetchGroups * kMaxRows * w_stride);
-        uint8_t sc[8], mn[8];
-        unpack_k_scales(x.scales, sc, mn);
-        const __m512i sc16 = _mm512_castsi128_si512(
-            _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc))));
-        __m512i sumi = _mm512_setzero_si512();
-        __m512i qh;
-        if constexpr (kFive) qh = dup256(x.qh);
-        for (int c = 0; c < 4; ++c) {
-          // low half: low nibbles (sub-block 2c); high half: high nibbles (2c+1)
-          __m512i q = _mm512_and_si512(_mm512_srlv_epi16(dup256(x.qs + 32 * c), nib_shift), m4);
-          if constexpr (kFive) {
-            const __m512i shift = _mm512_inserti64x4(
-                _mm512_castsi256_si512(_mm256_set1_epi16(static_cast<short>(2 * c))),
-                _mm256_set1_epi16(static_cast<short>(2 * c + 1)), 1);
-            const __m512i hb = _mm512_and_si512(_mm512_srlv_epi16(qh, shift), _mm512_set1_epi8(1));
-            q = _mm512_or_si512(q, _mm512_slli_epi16(hb, 4));
-          }
-          const __m512i p16 = _mm512_maddubs_epi16(q, av[c]);
-          sumi = _mm512_dpwssd_epi32(sumi, p16, pick2(sc16, 2 * c, 2 * c + 1));
+        const auto& x = reinterpret_cast<const Block*>(x86k::row_ptr(w, w_stride, r0 + r))[b];
+        x86k::prefetch_ahead(x, kPrefetchGroups * kMaxRows * w_stride);
+        const __m128i sm = x86k::unpack_k_scales(x.scales);  // u8 scales 0-7, mins 0-7
+        const __m512i sc16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(sm));
+        __m512i q[4];
+        for (int p = 0; p < 2; ++p) {
+          const __m512i bytes = _mm512_loadu_si512(x.qs + 64 * p);
+          q[2 * p] = _mm512_and_si512(bytes, m4);
+          q[2 * p + 1] = _mm512_and_si512(_mm512_srli_epi16(bytes, 4), m4);
         }
-        // sum_j m_j * bsum_j in 4 i32 lanes, scaled by d_a * dmin.
-        const __m128i mn16 = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(mn)));
-        const __m128 summ = _mm_cvtepi32_ps(_mm_madd_epi16(mn16, pair16));
-        const float d = ab.d * to_f32(x.d);
-        acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi), _mm512_set1_ps(d), acc[r]);
-        mins_acc[r] = _mm_fmadd_ps(summ, _mm_set1_ps(ab.d * to_f32(x.dmin)), mins_acc[r]);
+        if constexpr (kFive) {
+          const __m512i qh = dup256(x.qh);  // qh[l] serves element l of every group
+          for (int v = 0; v < 4; ++v)
+            q[v] = _mm512_mask_add_epi8(q[v], _mm512_test_epi8_mask(qh, bit[v]), q[v], sixteen);
+        }
+        __m512i sumi = _mm512_setzero_si512();
+        for (int v = 0; v < 4; ++v)
+          sumi = _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(q[v], av[v]),
+                                     _mm512_permutexvar_epi16(pick[v], sc16));
+        // sum_j m_j * bsum_j in 4 i32 lanes.
+        const __m128i summ = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_srli_si128(sm, 8)), pair16);
+        const __m128 dd = _mm_mul_ps(x86k::load_half2(&x.d), da);  // [d_a d, d_a dmin]
+        acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi), _mm512_broadcastss_ps(dd), acc[r]);
+        mins_acc[r] = _mm_fmadd_ps(_mm_cvtepi32_ps(summ), _mm_shuffle_ps(dd, dd, 0x55), mins_acc[r]);
       }
     }
     for (int r = 0; r < rows; ++r) {
@@ -130,8 +133,8 @@ void dot_q6(int64_t k, const void* w, size_t w_stride, int nr, const void* act, 
       for (int c = 0; c < 4; ++c) av[c] = _mm512_loadu_si512(ab.qs + 64 * c);
       const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ab.bsums));
       for (int r = 0; r < rows; ++r) {
-        const auto& x = reinterpret_cast<const BlockQ6_K*>(row_ptr(w, w_stride, r0 + r))[b];
-        prefetch_ahead(x, kPrefetchGroups * kMaxRows * w_stride);
+        const auto& x = reinterpret_cast<const BlockQ6_K*>(x86k::row_ptr(w, w_stride, r0 + r))[b];
+        x86k::prefetch_ahead(x, kPrefetchGroups * kMaxRows * w_stride);
         const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x.scales));
         const __m256i sc16_256 = _mm256_cvtepi8_epi16(sc8);
         const __m512i sc16 = _mm512_castsi256_si512(sc16_256);
@@ -151,7 +154,7 @@ void dot_q6(int64_t k, const void* w, size_t w_stride, int nr, const void* act, 
         // - 32 * sum_g sc_g * bsum_g, folded into the low 8 lanes.
         const __m256i corr = _mm256_slli_epi32(_mm256_madd_epi16(sc16_256, bsums), 5);
         const __m512i total = _mm512_sub_epi32(sumi, _mm512_zextsi256_si512(corr));
-        acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(total), _mm512_set1_ps(ab.d * to_f32(x.d)), acc[r]);
+        acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(total), _mm512_set1_ps(ab.d * x86k::half_to_float(x.d)), acc[r]);
       }
     }
     for (int r = 0; r < rows; ++r) out[r0 + r] = _mm512_reduce_add_ps(acc[r]);
