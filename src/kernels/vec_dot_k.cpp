@@ -3,6 +3,9 @@
 //   Q4_K / Q5_K: d_a * (d * sum_j sc_j * sum_{i in j} q_i a_i - dmin * sum_j m_j * bsum_j)
 //                (8 groups of 32; bsum_j = sum of the group's activations = two Q8_K bsums)
 //   Q6_K:        d_a * d * sum_g sc_g * (sum_{i in g} q_i a_i - 32 * bsum_g)   (16 groups of 16)
+// Also the scalar Q8_K activation quantizer. The ISA variants (x86/avx2/vec_dot_k.cpp,
+// x86/avx512/vec_dot_k.cpp) compute the same integer sums, 4 rows per activation load, and
+// produce the same activation bytes; tests/kernels/test_vec_dot_k*.cpp hold them to that.
 #include "kernels/vec_dot_k.h"
 
 #include <algorithm>

@@ -1,8 +1,10 @@
-// AVX-512 K-quant dot products with Q8_K activations. Per 64 weights: the 4/5/6-bit values
-// are widened to one 512-bit vector of u8, multiplied with 64 activation bytes by maddubs
-// (pairs summed to i16, no overflow: |q| <= 63, |a| <= 127), then vpdpwssd multiplies each i16
-// pair-sum by its group's scale and accumulates i32. The min (Q4_K/Q5_K) and -32 offset (Q6_K)
-// terms come from the activation block sums. Several rows share each activation load.
+// AVX-512 K-quant dot products with Q8_K activations, and the Q8_K activation quantizer.
+// Per 64 weights: the 4/5/6-bit values are widened to one 512-bit vector of u8, multiplied
+// with 64 activation bytes by maddubs (pairs summed to i16, no overflow: q <= 63, |a| <= 128),
+// then VNNI vpdpwssd multiplies each i16 pair-sum by its group's scale and accumulates i32
+// (vpdpbusd would leave 4-element i32 sums still to be scaled: more work, not less). The min
+// (Q4_K/Q5_K) and -32 offset (Q6_K) terms come from the activation block sums. kMaxRows rows
+// share each activation load.
 #include <immintrin.h>
 
 #include <cstring>
