@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "gguf/file.h"
 #include "gguf/writer.h"
+#include "gguf_builder.h"
 
 namespace tandem {
 namespace {
@@ -142,6 +143,18 @@ TEST(GgufWriter, StreamedFileEqualsInMemoryBytes) {
     EXPECT_EQ(f.find_tensor("r")->offset, (102 + align - 1) / align * align);  // q, padded
     std::filesystem::remove(path);
   }
+}
+
+// Found by the fuzzer: a small metadata-only file may declare alignment 2^29. It is valid;
+// its canonical rewrite is 512 MiB of padding, which file_size() reports without building it.
+TEST(GgufWriter, HugeAlignmentIsSizedNotBuilt) {
+  test::RawGguf g;
+  g.kv_u32("general.alignment", uint32_t{1} << 29);
+  g.alignment = 1;  // no padding after the header: with no tensors none is needed
+  const auto raw = g.bytes();
+  const gguf::File f = gguf::File::parse(std::as_bytes(std::span(raw)), "mem.gguf");
+  EXPECT_EQ(f.alignment(), size_t{1} << 29);
+  EXPECT_EQ(gguf::Writer::from(f).file_size(), uint64_t{1} << 29);
 }
 
 TEST(GgufWriter, FailedWriteLeavesNoFile) {
