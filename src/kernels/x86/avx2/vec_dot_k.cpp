@@ -122,7 +122,8 @@ void dot_q6(int64_t k, const void* w, size_t w_stride, int nr, const void* act, 
         // - 32 * sum_g sc_g * bsum_g
         __m256i sumi = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(sc16, bsums), 5));
         for (int h = 0; h < 2; ++h) {
-          const __m256i sch = _mm256_permute4x64_epi64(sc16, h == 0 ? 0x44 : 0xee);  // half h's 8 scales, twice
+          // half h's 8 scales, twice (immediates must be literal: not folded at -O1 with sanitizers)
+          const __m256i sch = h == 0 ? _mm256_permute4x64_epi64(sc16, 0x44) : _mm256_permute4x64_epi64(sc16, 0xee);
           const __m256i ql0 = load256(x.ql + 64 * h);
           const __m256i ql1 = load256(x.ql + 64 * h + 32);
           const __m256i qh = load256(x.qh + 32 * h);
