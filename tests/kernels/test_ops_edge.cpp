@@ -199,11 +199,9 @@ TEST(OpsIsa, NormsWithMassiveActivations) {
   }
 }
 
-// KNOWN DEFECTS of the SIMD paths (x86/element_ops_simd.h, not this file's area), disabled so
-// the suite stays green; enable with --gtest_also_run_disabled_tests once fixed.
-// 1. rms_norm accumulates x^2 in f32: when sum(x^2) > FLT_MAX (|x| ~ 3e18, n = 64) it becomes
-//    inf and every output is 0, while the scalar reference (double sum, as ggml) gives +-1.
-TEST(OpsIsa, DISABLED_RmsNormSumOfSquaresBeyondFloatRange) {
+// Regressions once found in the SIMD paths: rms_norm's sum of squares overflowing f32 (now
+// summed in double), and a NaN logit vanishing in softmax (the exp's clamp now passes NaN on).
+TEST(OpsIsa, RmsNormSumOfSquaresBeyondFloatRange) {
   for (Isa isa : available_isas()) {
     std::vector<float> x(64, 3e18f), out(64);
     x[1] = -3e18f;
@@ -213,11 +211,8 @@ TEST(OpsIsa, DISABLED_RmsNormSumOfSquaresBeyondFloatRange) {
   }
 }
 
-// 2. softmax with a NaN logit: the scalar path gives an all-NaN row, the SIMD paths give that
-//    entry ~0 and a normal-looking distribution over the rest (the exp's clamp max(x, lo)
-//    returns lo for NaN). A NaN score (overflowed QK^T, a bad mask) then goes unnoticed.
-//    Fix idea: clamp as min(hi, max(lo, x)) so the NaN operand is the one returned.
-TEST(OpsIsa, DISABLED_SoftmaxNanLogitIsNotLaundered) {
+// A NaN score (overflowed QK^T, a bad mask) must show as an all-NaN row, not go unnoticed.
+TEST(OpsIsa, SoftmaxNanLogitIsNotLaundered) {
   for (Isa isa : available_isas()) {
     std::vector<float> x(18, 1.0f);
     x[1] = std::numeric_limits<float>::quiet_NaN();

@@ -4,7 +4,8 @@
 // the same vector code. Include only from those two files.
 //
 // V provides: T (vector), N, load/store (unaligned), set1, zero, add, sub, mul, div, fmadd
-// (a*b+c), fnmadd (c-a*b), max, min, hsum (horizontal add), hmax, exp2n (x * 2^n for integral
+// (a*b+c), fnmadd (c-a*b), max, min, hsum (horizontal add), hmax, dzero/dsumsq/dhsum (a sum
+// of squares accumulated in double), exp2n (x * 2^n for integral
 // float n), round (to nearest even), lt/gt masks and select(mask, a, b) (a where mask).
 #pragma once
 
@@ -26,7 +27,7 @@ inline typename V::T exp(typename V::T x) {
   const T lo = V::set1(-87.33654f), hi = V::set1(88.72283f);
   const auto small = V::lt(x, lo);
   const auto big = V::gt(x, hi);
-  x = V::min(V::max(x, lo), hi);
+  x = V::min(hi, V::max(lo, x));  // operand order passes a NaN through (x86 max/min return the 2nd)
   const T n = V::round(V::mul(x, V::set1(1.44269504088896341f)));
   T r = V::fnmadd(n, V::set1(0.693359375f), x);
   r = V::fnmadd(n, V::set1(-2.12194440e-4f), r);
@@ -94,17 +95,13 @@ inline typename V::T load_tail(const float* x, int64_t count, float pad) {
 
 template <class V>
 void rms_norm(const float* x, const float* w, float eps, float* out, int64_t n) {
-  auto acc = V::zero();
+  // The sum of squares in double (as the reference and ggml): in f32 it overflows for rows
+  // whose squares add up past FLT_MAX.
+  auto acc = V::dzero();
   int64_t i = 0;
-  for (; i + V::N <= n; i += V::N) {
-    const auto v = V::load(x + i);
-    acc = V::fmadd(v, v, acc);
-  }
-  if (i < n) {
-    const auto v = load_tail<V>(x + i, n - i, 0.0f);
-    acc = V::fmadd(v, v, acc);
-  }
-  const float r = 1.0f / std::sqrt(V::hsum(acc) / static_cast<float>(n) + eps);
+  for (; i + V::N <= n; i += V::N) acc = V::dsumsq(acc, V::load(x + i));
+  if (i < n) acc = V::dsumsq(acc, load_tail<V>(x + i, n - i, 0.0f));
+  const float r = static_cast<float>(1.0 / std::sqrt(V::dhsum(acc) / static_cast<double>(n) + eps));
   const auto rv = V::set1(r);
   if (w) map2<V>(x, w, out, n, [&](auto a, auto b) { return V::mul(V::mul(a, rv), b); });
   else map1<V>(x, out, n, [&](auto a) { return V::mul(a, rv); });

@@ -24,6 +24,16 @@ struct V {
   static T min(T a, T b) { return _mm512_min_ps(a, b); }
   static float hsum(T a) { return _mm512_reduce_add_ps(a); }
   static float hmax(T a) { return _mm512_reduce_max_ps(a); }
+  struct D {
+    __m512d lo, hi;
+  };
+  static D dzero() { return {_mm512_setzero_pd(), _mm512_setzero_pd()}; }
+  static D dsumsq(D acc, T v) {
+    const __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(v));
+    const __m512d hi = _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1));
+    return {_mm512_fmadd_pd(lo, lo, acc.lo), _mm512_fmadd_pd(hi, hi, acc.hi)};
+  }
+  static double dhsum(D acc) { return _mm512_reduce_add_pd(_mm512_add_pd(acc.lo, acc.hi)); }
   static T round(T a) { return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
   static T exp2n(T e, T n) { return _mm512_scalef_ps(e, n); }
   static __mmask16 lt(T a, T b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
