@@ -8,6 +8,10 @@ namespace tandem {
 void get_rows(const TensorView& table, const int32_t* ids, int64_t n_ids, float* out) {
   const int64_t n = table.ne[0];
   const int64_t rows = table.nrows();
+  // Rows are found by the row stride: any 2-D table (rows may be spaced apart), or a
+  // contiguous one of more dimensions.
+  TANDEM_CHECK(table.ne[2] * table.ne[3] == 1 || table.is_contiguous(),
+               "get_rows: a non-contiguous table of more than 2 dimensions");
   for (int64_t i = 0; i < n_ids; ++i) {
     const int64_t id = ids[i];
     if (id < 0 || id >= rows)
