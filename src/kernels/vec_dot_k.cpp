@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "core/quant_blocks.h"
+#include "kernels/quant.h"
 
 namespace tandem {
 namespace {
@@ -92,34 +93,10 @@ void vec_dot_q6_K_q8_K(int64_t k, const void* w, size_t w_stride, int nr, const 
 
 }  // namespace
 
-// [k] f32 -> [k/256] q8_K, byte for byte ggml's quantize_row_q8_K_ref: max is the first value
-// of largest magnitude (sign kept), iscale = -127 / max, q = min(127, nearest_int(iscale * x))
-// (round half to even), d = 1 / iscale, bsums = sums of each 16 q. A block of zeros is all
-// zeros (ggml leaves its bsums unwritten).
+// [k] f32 -> [k/256] q8_K, byte for byte ggml's quantize_row_q8_K_ref: the storage quantizer's
+// scalar reference (kernels/quant_k.cpp) is the activation quantizer's reference too.
 void quantize_row_q8_K_act(const float* x, void* dst, int64_t k) {
-  auto* y = static_cast<BlockQ8_K*>(dst);
-  for (int64_t b = 0; b < k / kQK_K; ++b, x += kQK_K) {
-    float max = 0.0f, amax = 0.0f;
-    for (int j = 0; j < kQK_K; ++j) {
-      const float ax = std::fabs(x[j]);
-      if (ax > amax) {
-        amax = ax;
-        max = x[j];
-      }
-    }
-    if (amax == 0.0f) {
-      std::memset(&y[b], 0, sizeof y[b]);
-      continue;
-    }
-    const float iscale = -127.0f / max;
-    for (int j = 0; j < kQK_K; ++j) y[b].qs[j] = static_cast<int8_t>(std::min(127, nearest_int_q8_K(iscale * x[j])));
-    for (int g = 0; g < kQK_K / 16; ++g) {
-      int sum = 0;
-      for (int i = 0; i < 16; ++i) sum += y[b].qs[16 * g + i];
-      y[b].bsums[g] = static_cast<int16_t>(sum);
-    }
-    y[b].d = 1.0f / iscale;
-  }
+  quant_ops(Isa::Scalar).quantize[static_cast<size_t>(DType::Q8_K)](x, dst, k);
 }
 
 void register_vec_dot_k(VecDotTable& t, Isa isa) {

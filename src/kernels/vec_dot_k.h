@@ -24,15 +24,6 @@ inline void unpack_k_scales(const uint8_t packed[12], uint8_t sc[8], uint8_t mn[
   std::memcpy(mn + 4, &mn_hi, 4);
 }
 
-// Nearest integer of |v| < 2^22, ties to even, as ggml's nearest_int: adding 1.5 * 2^23 leaves
-// the rounded integer in the low mantissa bits.
-inline int nearest_int_q8_K(float v) {
-  const float t = v + 12582912.0f;
-  uint32_t bits;
-  std::memcpy(&bits, &t, 4);
-  return static_cast<int>(bits & 0x007fffffu) - 0x00400000;
-}
-
 // The scalar Q8_K activation quantizer (vec_dot_k.cpp), bit-exact with ggml's
 // quantize_row_q8_K_ref; every SIMD variant produces the same bytes.
 void quantize_row_q8_K_act(const float* x, void* dst, int64_t k);
