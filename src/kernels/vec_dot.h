@@ -30,6 +30,11 @@ using VecDotFn = void (*)(int64_t k, const void* w, size_t w_stride, int nr, con
 // `dot` gives for that row and token, bit for bit.
 using GemmFn = void (*)(int64_t k, const void* w, size_t w_stride, int nr, const void* act,
                         size_t act_stride, int nt, float* out, size_t out_stride);
+// Row r of weight rows that start at w and lie w_stride bytes apart.
+inline const char* row_ptr(const void* w, size_t w_stride, int r) {
+  return static_cast<const char*>(w) + static_cast<size_t>(r) * w_stride;
+}
+
 // Converts k f32 activations to act_type blocks (k a multiple of its block size).
 using ActQuantizeFn = void (*)(const float* x, void* dst, int64_t k);
 

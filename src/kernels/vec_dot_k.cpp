@@ -18,10 +18,6 @@
 namespace tandem {
 namespace {
 
-const char* row_ptr(const void* w, size_t w_stride, int r) {
-  return static_cast<const char*>(w) + static_cast<size_t>(r) * w_stride;
-}
-
 // Element e (0..255) of a Q4_K / Q5_K super-block's 4-bit field: chunk c = e / 64 holds
 // sub-blocks 2c (low nibbles of qs[32c..]) and 2c+1 (high nibbles).
 inline int q4_nibble(const uint8_t* qs, int e) {

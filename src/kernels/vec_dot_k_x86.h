@@ -41,8 +41,4 @@ inline void prefetch_ahead(const Block& x, size_t ahead) {
   for (size_t off = 0; off < sizeof(Block); off += 64) _mm_prefetch(p + off, _MM_HINT_T1);
 }
 
-inline const char* row_ptr(const void* w, size_t w_stride, int r) {
-  return static_cast<const char*>(w) + static_cast<size_t>(r) * w_stride;
-}
-
 }  // namespace tandem::x86k

@@ -15,10 +15,6 @@
 namespace tandem {
 namespace {
 
-const char* row_ptr(const void* w, size_t w_stride, int r) {
-  return static_cast<const char*>(w) + static_cast<size_t>(r) * w_stride;
-}
-
 // [nr rows][k/32 blocks] q8_0 . [k/32 blocks] q8_0 -> [nr]
 void vec_dot_q8_0_q8_0(int64_t k, const void* w, size_t w_stride, int nr, const void* act,
                        float* out) {

@@ -3,6 +3,7 @@
 #include <immintrin.h>
 
 #include "kernels/x86/element_ops_simd.h"
+#include "kernels/x86/simd_util.h"
 
 namespace tandem::avx2 {
 namespace {
@@ -22,18 +23,8 @@ struct V {
   static T fnmadd(T a, T b, T c) { return _mm256_fnmadd_ps(a, b, c); }
   static T max(T a, T b) { return _mm256_max_ps(a, b); }
   static T min(T a, T b) { return _mm256_min_ps(a, b); }
-  static float hsum(T a) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-  }
-  static float hmax(T a) {
-    __m128 s = _mm_max_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_max_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-  }
+  static float hsum(T a) { return x86::hsum(a); }
+  static float hmax(T a) { return x86::hmax(a); }
   struct D {
     __m256d lo, hi;
   };

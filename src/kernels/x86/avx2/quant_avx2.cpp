@@ -4,6 +4,8 @@
 // Built with -mavx2 -mfma -mf16c; only installed once CPUID reports AVX2.
 #include <immintrin.h>
 
+#include "kernels/x86/simd_util.h"
+
 #include <cmath>
 
 #include "core/quant_blocks.h"
@@ -123,10 +125,7 @@ void quantize_row_q8_0(const float* src, void* dst, int64_t n) {
       v[k] = _mm256_loadu_ps(src + 8 * k);
       amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign, v[k]));
     }
-    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
-    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-    const float d = _mm_cvtss_f32(m4) / 127.0f;
+    const float d = x86::hmax(amax) / 127.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     y[b].d = to_f16(d);
     const __m256 idv = _mm256_set1_ps(id);

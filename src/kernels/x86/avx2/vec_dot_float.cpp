@@ -2,6 +2,8 @@
 // the activation loads. Differs from the scalar reference only in summation order.
 #include <immintrin.h>
 
+#include "kernels/x86/simd_util.h"
+
 #include "core/half.h"
 #include "kernels/vec_dot.h"
 
@@ -10,12 +12,7 @@ namespace {
 
 constexpr int kMaxRows = 4;
 
-inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
+using x86::hsum;
 
 // Loaders: 8 weights starting at element i of a row, as f32.
 struct LoadF32 {

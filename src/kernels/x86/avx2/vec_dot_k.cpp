@@ -4,6 +4,8 @@
 // each activation load; each row prefetches its super-block two row groups ahead.
 #include <immintrin.h>
 
+#include "kernels/x86/simd_util.h"
+
 #include <cstring>
 
 #include "core/quant_blocks.h"
@@ -18,12 +20,7 @@ constexpr int kPrefetchGroups = 2;
 
 inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 
-inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
+using x86::hsum;
 
 // pshufb control: every i16 lane of the low 128-bit half <- i16 lane i0 of that half, of the
 // high half <- lane i1.
@@ -58,7 +55,7 @@ void dot_q45(int64_t k, const void* w, size_t w_stride, int nr, const void* act,
       const __m128i pair16 = _mm_packs_epi32(_mm256_castsi256_si128(pair32), _mm256_extracti128_si256(pair32, 1));
       const __m128 da = _mm_set1_ps(ab.d);
       for (int r = 0; r < rows; ++r) {
-        const auto& x = reinterpret_cast<const Block*>(x86k::row_ptr(w, w_stride, r0 + r))[b];
+        const auto& x = reinterpret_cast<const Block*>(row_ptr(w, w_stride, r0 + r))[b];
         x86k::prefetch_ahead(x, kPrefetchGroups * kMaxRows * w_stride);
         const __m128i sm = x86k::unpack_k_scales(x.scales);  // u8 scales 0-7, mins 0-7
         const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
@@ -89,10 +86,7 @@ void dot_q45(int64_t k, const void* w, size_t w_stride, int nr, const void* act,
       }
     }
     for (int r = 0; r < rows; ++r) {
-      __m128 m = mins_acc[r];
-      m = _mm_add_ps(m, _mm_movehl_ps(m, m));
-      m = _mm_add_ss(m, _mm_movehdup_ps(m));
-      out[r0 + r] = hsum(acc[r]) - _mm_cvtss_f32(m);
+      out[r0 + r] = hsum(acc[r]) - x86::hsum(mins_acc[r]);
     }
   }
 }
@@ -116,7 +110,7 @@ void dot_q6(int64_t k, const void* w, size_t w_stride, int nr, const void* act, 
       const BlockQ8_K& ab = a[b];
       const __m256i bsums = load256(ab.bsums);
       for (int r = 0; r < rows; ++r) {
-        const auto& x = reinterpret_cast<const BlockQ6_K*>(x86k::row_ptr(w, w_stride, r0 + r))[b];
+        const auto& x = reinterpret_cast<const BlockQ6_K*>(row_ptr(w, w_stride, r0 + r))[b];
         x86k::prefetch_ahead(x, kPrefetchGroups * kMaxRows * w_stride);
         const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x.scales)));
         // - 32 * sum_g sc_g * bsum_g
@@ -156,10 +150,7 @@ void quantize_q8_K(const float* x, void* dst, int64_t k) {
   for (int64_t b = 0; b < k / kQK_K; ++b, x += kQK_K) {
     __m256 vmax = _mm256_setzero_ps();
     for (int i = 0; i < kQK_K; i += 8) vmax = _mm256_max_ps(vmax, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + i)));
-    __m128 m = _mm_max_ps(_mm256_castps256_ps128(vmax), _mm256_extractf128_ps(vmax, 1));
-    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-    m = _mm_max_ss(m, _mm_movehdup_ps(m));
-    const float amax = _mm_cvtss_f32(m);
+    const float amax = x86::hmax(vmax);
     if (amax == 0.0f) {
       std::memset(&y[b], 0, sizeof y[b]);
       continue;

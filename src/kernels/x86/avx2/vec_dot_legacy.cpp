@@ -7,6 +7,8 @@
 //   Q8_0: the sign trick maddubs(|w|, sign(a, w)), |.| <= 2 * 128 * 127 < 32767.
 #include <immintrin.h>
 
+#include "kernels/x86/simd_util.h"
+
 #include <cmath>
 #include <cstring>
 
@@ -22,12 +24,7 @@ constexpr int kMaxRows = 4;
 // rows further on, i.e. two chunks of rows ahead (see the AVX-512 file for measurements).
 constexpr int kPrefetchChunks = 2;
 
-inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
+using x86::hsum;
 
 inline float f16_to_f32(f16 h) { return _cvtsh_ss(h.bits); }
 
@@ -176,10 +173,7 @@ void quantize_q8_0(const float* x, void* dst, int64_t k) {
     for (int j = 0; j < 4; ++j) v[j] = _mm256_loadu_ps(x + b * kQK + 8 * j);
     __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v[0]), _mm256_andnot_ps(sign, v[1])),
                              _mm256_max_ps(_mm256_andnot_ps(sign, v[2]), _mm256_andnot_ps(sign, v[3])));
-    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-    const float amax = _mm_cvtss_f32(m4);
+    const float amax = x86::hmax(m);
     const float d = amax / 127.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     y[b].d = to_f16(d);

@@ -7,6 +7,8 @@
 // share each activation load.
 #include <immintrin.h>
 
+#include "kernels/x86/simd_util.h"
+
 #include <cstring>
 
 #include "core/quant_blocks.h"
@@ -81,7 +83,7 @@ void dot_q45(int64_t k, const void* w, size_t w_stride, int nr, const void* act,
       const __m128i pair16 = _mm256_cvtepi32_epi16(_mm256_madd_epi16(bs, _mm256_set1_epi16(1)));
       const __m128 da = _mm_set1_ps(ab.d);
       for (int r = 0; r < rows; ++r) {
-        const auto& x = reinterpret_cast<const Block*>(x86k::row_ptr(w, w_stride, r0 + r))[b];
+        const auto& x = reinterpret_cast<const Block*>(row_ptr(w, w_stride, r0 + r))[b];
         x86k::prefetch_ahead(x, kPrefetchGroups * kMaxRows * w_stride);
         const __m128i sm = x86k::unpack_k_scales(x.scales);  // u8 scales 0-7, mins 0-7
         const __m512i sc16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(sm));
@@ -108,10 +110,7 @@ void dot_q45(int64_t k, const void* w, size_t w_stride, int nr, const void* act,
       }
     }
     for (int r = 0; r < rows; ++r) {
-      __m128 m = mins_acc[r];
-      m = _mm_add_ps(m, _mm_movehl_ps(m, m));
-      m = _mm_add_ss(m, _mm_movehdup_ps(m));
-      out[r0 + r] = _mm512_reduce_add_ps(acc[r]) - _mm_cvtss_f32(m);
+      out[r0 + r] = _mm512_reduce_add_ps(acc[r]) - x86::hsum(mins_acc[r]);
     }
   }
 }
@@ -135,7 +134,7 @@ void dot_q6(int64_t k, const void* w, size_t w_stride, int nr, const void* act, 
       for (int c = 0; c < 4; ++c) av[c] = _mm512_loadu_si512(ab.qs + 64 * c);
       const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ab.bsums));
       for (int r = 0; r < rows; ++r) {
-        const auto& x = reinterpret_cast<const BlockQ6_K*>(x86k::row_ptr(w, w_stride, r0 + r))[b];
+        const auto& x = reinterpret_cast<const BlockQ6_K*>(row_ptr(w, w_stride, r0 + r))[b];
         x86k::prefetch_ahead(x, kPrefetchGroups * kMaxRows * w_stride);
         const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x.scales));
         const __m256i sc16_256 = _mm256_cvtepi8_epi16(sc8);

@@ -11,6 +11,8 @@
 
 #include <immintrin.h>
 
+#include "kernels/x86/simd_util.h"
+
 #include <array>
 #include <cstring>
 #include <utility>
@@ -28,12 +30,7 @@ constexpr int kMaxRows = 4;
 // ~12 to ~25 GB/s (L1 hint or one chunk ahead: ~20).
 constexpr int kPrefetchChunks = 2;
 
-inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
+using x86::hsum;
 
 inline float f16_to_f32(f16 h) { return _cvtsh_ss(h.bits); }
 
