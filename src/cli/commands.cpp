@@ -5,7 +5,15 @@ namespace {
 int g_exit_code = 0;
 }
 
-void register_commands(CLI::App& app) { add_inspect(app); }
+void register_commands(CLI::App& app) {
+  add_run(app);
+  add_chat(app);
+  add_tokenize(app);
+  add_perplexity(app);
+  add_inspect(app);
+  add_convert(app);
+  add_quantize(app);
+}
 
 int exit_code() { return g_exit_code; }
 void set_exit_code(int code) { g_exit_code = code; }

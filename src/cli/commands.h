@@ -12,5 +12,11 @@ int exit_code();
 void set_exit_code(int code);
 
 void add_inspect(CLI::App& app);
+void add_tokenize(CLI::App& app);
+void add_run(CLI::App& app);
+void add_chat(CLI::App& app);
+void add_perplexity(CLI::App& app);
+void add_convert(CLI::App& app);
+void add_quantize(CLI::App& app);
 
 }  // namespace tandem::cli
