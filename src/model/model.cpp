@@ -1,0 +1,47 @@
+#include "model/model.h"
+
+#include <fmt/format.h>
+
+#include <map>
+
+#include "core/error.h"
+
+namespace tandem::model {
+
+std::unique_ptr<Model> Model::load(const std::string& path) {
+  std::unique_ptr<Model> m(new Model(gguf::File::open(path)));
+  const Metadata meta(m->file_);
+  m->hp_ = read_hparams(meta);
+  m->weights_ = bind_weights(m->file_, m->hp_, declare_tensors(m->hp_));
+  m->tokenizer_ = Tokenizer::from_gguf(m->file_);
+  if (m->tokenizer_.n_vocab() > m->hp_.n_vocab)
+    throw_input("{}: the tokenizer has {} tokens but token_embd.weight only {} rows", path,
+                m->tokenizer_.n_vocab(), m->hp_.n_vocab);
+  m->chat_template_ = ChatTemplate::from_gguf(m->file_);
+  return m;
+}
+
+size_t Model::weight_bytes() const {
+  size_t n = weights_.mapped_bytes;
+  for (const auto& b : weights_.owned) n += b.size();
+  return n;
+}
+
+int64_t Model::n_params() const {
+  int64_t n = 0;
+  for (const auto& t : file_.tensors()) n += t.nelements();
+  return n;
+}
+
+std::string Model::describe() const {
+  std::map<std::string, int> types;
+  for (const auto& t : file_.tensors()) types[std::string(dtype_name(t.type))]++;
+  std::string ts;
+  for (const auto& [name, count] : types) ts += fmt::format("{}{} {}", ts.empty() ? "" : ", ", count, name);
+  const double p = static_cast<double>(n_params());
+  return fmt::format("{}{}: {:.1f}M parameters, {} layers, {:.1f} MiB ({})", hp_.arch,
+                     hp_.name.empty() ? "" : " '" + hp_.name + "'", p / 1e6,
+                     hp_.n_layer, static_cast<double>(file_.file_size()) / (1 << 20), ts);
+}
+
+}  // namespace tandem::model

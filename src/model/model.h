@@ -1,0 +1,42 @@
+// A loaded model: the memory-mapped GGUF file, its hyper-parameters, bound weights, tokenizer
+// and chat template. Immutable after load and shared by every Context that runs it.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "gguf/file.h"
+#include "model/chat_template.h"
+#include "model/hparams.h"
+#include "model/tokenizer.h"
+#include "model/weights.h"
+
+namespace tandem::model {
+
+class Model {
+ public:
+  // Opens, validates and binds `path`. InputError for a missing or malformed file, an
+  // unsupported architecture or tensor type, a missing tensor or a bad shape.
+  static std::unique_ptr<Model> load(const std::string& path);
+
+  const gguf::File& file() const { return file_; }
+  const HParams& hparams() const { return hp_; }
+  const ModelWeights& weights() const { return weights_; }
+  const Tokenizer& tokenizer() const { return tokenizer_; }
+  const ChatTemplate* chat_template() const { return chat_template_ ? &*chat_template_ : nullptr; }
+  // Bytes of weights read per token (the mapped matrices plus converted copies).
+  size_t weight_bytes() const;
+  int64_t n_params() const;
+  std::string describe() const;  // one line: arch, name, size, types
+
+ private:
+  explicit Model(gguf::File file) : file_(std::move(file)) {}
+  gguf::File file_;
+  HParams hp_;
+  ModelWeights weights_;
+  Tokenizer tokenizer_;
+  std::optional<ChatTemplate> chat_template_;
+};
+
+}  // namespace tandem::model

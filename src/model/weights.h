@@ -1,0 +1,49 @@
+// Weight binding: the one step that turns a GGUF file's tensors into what the forward pass
+// reads. Every tensor the architecture declares is looked up by name here, its shape and type
+// checked, and it is bound as a view into the memory-mapped file (matrices, embeddings) or as an
+// f32 copy (vectors). Nothing else in the model looks tensors up by name, so a sharded or paged
+// variant only has to bind differently.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "core/buffer.h"
+#include "core/tensor.h"
+#include "gguf/file.h"
+#include "kernels/matmul.h"
+#include "model/arch.h"
+
+namespace tandem::model {
+
+struct LayerWeights {
+  const float* attn_norm = nullptr;  // [n_embd]
+  WeightMatrix wq, wk, wv;           // [q_width][n_embd], [k_width][n_embd], [v_width][n_embd]
+  const float* bq = nullptr;         // [q_width] (qwen2), else null
+  const float* bk = nullptr;         // [k_width]
+  const float* bv = nullptr;         // [v_width]
+  const float* q_norm = nullptr;     // [head_dim_k] (qwen3), else null
+  const float* k_norm = nullptr;     // [head_dim_k]
+  WeightMatrix wo;                   // [n_embd][n_head * head_dim_v]
+  const float* ffn_norm = nullptr;   // [n_embd]
+  WeightMatrix gate, up;             // [n_ff][n_embd]
+  WeightMatrix down;                 // [n_embd][n_ff]
+};
+
+struct ModelWeights {
+  TensorView tok_embd;                  // [n_vocab][n_embd], any dequantizable type
+  const float* output_norm = nullptr;   // [n_embd]
+  WeightMatrix output;                  // [n_vocab][n_embd] (the embedding table when tied)
+  const float* rope_freqs = nullptr;    // [n_rot / 2] or null
+  std::vector<LayerWeights> layers;
+  std::vector<AlignedBuffer> owned;     // f32 vectors and matrices converted at load
+  size_t mapped_bytes = 0;              // bytes of the file the forward pass reads
+};
+
+// Binds every declared tensor; InputError naming file and tensor for a missing tensor, a wrong
+// shape or a type tandem cannot use. Matrices of a type without a vec-dot kernel but with a
+// dequantizer are converted to f16 once (logged).
+ModelWeights bind_weights(const gguf::File& file, const HParams& hp,
+                          const std::vector<TensorDecl>& decls);
+
+}  // namespace tandem::model
