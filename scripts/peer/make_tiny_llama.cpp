@@ -1,7 +1,10 @@
-// Writes a tiny random-weight llama-architecture GGUF (F16 matrices, F32 norms) with tandem's
-// own GGUF writer, so llama.cpp's reader and quantizer get to judge a file tandem wrote.
+// Writes a tiny random-weight GGUF (F16 matrices, F32 norms) with tandem's own GGUF writer, so
+// llama.cpp's reader and quantizer get to judge a file tandem wrote. Layouts:
+//   llama    1 layer, separate output (the original fixture)
+//   llama32  Llama 3.2 layout: tied output, rope_freqs (Llama 3 frequency factors), base 500000
+//   qwen3    Qwen3 layout: q/k norms, head width 128 > n_embd / n_head, tied output, base 1e6
 // Compiled by scripts/peer/make-llama-gguf against a built libtandem.a (not part of the build).
-//   make_tiny_llama OUT.gguf [SEED]   writes the file
+//   make_tiny_llama OUT.gguf [SEED] [LAYOUT]   writes the file
 //   make_tiny_llama --list FILE.gguf   prints tandem's reading of any GGUF file as
 //     "kv N tensors M", then "name type_id absolute_offset bytes" per tensor: the format
 //     scripts/peer/gguf_check.c prints for llama.cpp's reading, so the two can be diffed.
@@ -25,8 +28,16 @@ using tandem::gguf::Array;
 using tandem::gguf::Value;
 using tandem::gguf::ValueType;
 
-constexpr uint32_t kDim = 256, kLayers = 1, kHeads = 4, kKvHeads = 2, kFfn = 512, kVocab = 256,
-                   kCtx = 512;
+constexpr uint32_t kDim = 256, kHeads = 4, kKvHeads = 2, kFfn = 512, kVocab = 256, kCtx = 512;
+
+struct Layout {
+  std::string arch = "llama";
+  uint32_t layers = 1;
+  uint32_t head_dim = kDim / kHeads;
+  bool tied = false, rope_freqs = false, qk_norm = false;
+  float rope_base = 10000.0f;
+};
+Layout g_layout;
 
 struct Spec {
   std::string name;
@@ -35,37 +46,50 @@ struct Spec {
 };
 
 std::vector<Spec> tensor_specs() {
-  const int64_t kv_dim = kDim / kHeads * kKvHeads;
+  const Layout& L = g_layout;
+  const int64_t kv_dim = int64_t{L.head_dim} * kKvHeads, q_dim = int64_t{L.head_dim} * kHeads;
   std::vector<Spec> s = {{"token_embd.weight", {kDim, kVocab}, DType::F16}};
-  for (uint32_t i = 0; i < kLayers; ++i) {
+  if (L.rope_freqs) s.push_back({"rope_freqs.weight", {L.head_dim / 2}, DType::F32});
+  for (uint32_t i = 0; i < L.layers; ++i) {
     const std::string p = "blk." + std::to_string(i) + ".";
     s.push_back({p + "attn_norm.weight", {kDim}, DType::F32});
-    s.push_back({p + "attn_q.weight", {kDim, kDim}, DType::F16});
+    s.push_back({p + "attn_q.weight", {kDim, q_dim}, DType::F16});
     s.push_back({p + "attn_k.weight", {kDim, kv_dim}, DType::F16});
     s.push_back({p + "attn_v.weight", {kDim, kv_dim}, DType::F16});
-    s.push_back({p + "attn_output.weight", {kDim, kDim}, DType::F16});
+    if (L.qk_norm) {
+      s.push_back({p + "attn_q_norm.weight", {L.head_dim}, DType::F32});
+      s.push_back({p + "attn_k_norm.weight", {L.head_dim}, DType::F32});
+    }
+    s.push_back({p + "attn_output.weight", {q_dim, kDim}, DType::F16});
     s.push_back({p + "ffn_norm.weight", {kDim}, DType::F32});
     s.push_back({p + "ffn_gate.weight", {kDim, kFfn}, DType::F16});
     s.push_back({p + "ffn_up.weight", {kDim, kFfn}, DType::F16});
     s.push_back({p + "ffn_down.weight", {kFfn, kDim}, DType::F16});
   }
   s.push_back({"output_norm.weight", {kDim}, DType::F32});
-  s.push_back({"output.weight", {kDim, kVocab}, DType::F16});
+  if (!L.tied) s.push_back({"output.weight", {kDim, kVocab}, DType::F16});
   return s;
 }
 
 void set_metadata(tandem::gguf::Writer& w) {
-  w.set("general.architecture", "llama");
-  w.set("general.name", "tandem tiny llama (random weights)");
+  const Layout& L = g_layout;
+  const std::string a = L.arch + ".";
+  w.set("general.architecture", L.arch);
+  w.set("general.name", "tandem tiny " + L.arch + " (random weights)");
   w.set("general.file_type", uint32_t{1});  // mostly F16
-  w.set("llama.context_length", kCtx);
-  w.set("llama.embedding_length", kDim);
-  w.set("llama.block_count", kLayers);
-  w.set("llama.feed_forward_length", kFfn);
-  w.set("llama.attention.head_count", kHeads);
-  w.set("llama.attention.head_count_kv", kKvHeads);
-  w.set("llama.rope.dimension_count", kDim / kHeads);
-  w.set("llama.attention.layer_norm_rms_epsilon", 1e-5f);
+  w.set(a + "context_length", kCtx);
+  w.set(a + "embedding_length", kDim);
+  w.set(a + "block_count", L.layers);
+  w.set(a + "feed_forward_length", kFfn);
+  w.set(a + "attention.head_count", kHeads);
+  w.set(a + "attention.head_count_kv", kKvHeads);
+  w.set(a + "rope.dimension_count", L.head_dim);
+  if (L.head_dim != kDim / kHeads) {
+    w.set(a + "attention.key_length", L.head_dim);
+    w.set(a + "attention.value_length", L.head_dim);
+  }
+  if (L.rope_base != 10000.0f) w.set(a + "rope.freq_base", L.rope_base);
+  w.set(a + "attention.layer_norm_rms_epsilon", 1e-5f);
   // A minimal SentencePiece-style vocabulary: unk, bos, eos and byte tokens.
   Array tokens{ValueType::String, {}}, scores{ValueType::F32, {}}, types{ValueType::I32, {}};
   const char* specials[] = {"<unk>", "<s>", "</s>"};
@@ -104,6 +128,15 @@ static int run(int argc, char** argv) {
     return 2;
   }
   std::mt19937 rng(argc > 2 ? static_cast<uint32_t>(std::stoul(argv[2])) : 1234u);
+  const std::string layout = argc > 3 ? argv[3] : "llama";
+  if (layout == "llama32") {
+    g_layout = {"llama", 2, kDim / kHeads, true, true, false, 500000.0f};
+  } else if (layout == "qwen3") {
+    g_layout = {"qwen3", 2, 128, true, false, true, 1000000.0f};
+  } else if (layout != "llama") {
+    std::fprintf(stderr, "unknown layout %s (llama, llama32, qwen3)\n", layout.c_str());
+    return 2;
+  }
   std::normal_distribution<float> normal(0.0f, 1.0f);
 
   tandem::gguf::Writer w(3);
@@ -115,9 +148,11 @@ static int run(int argc, char** argv) {
     int64_t n = 1;
     for (int64_t d : s.ne) n *= d;
     auto& bytes = data[i];
-    if (s.type == DType::F32) {  // norms: around 1
+    if (s.type == DType::F32) {  // norms: around 1; rope_freqs: Llama 3.1's shape (1 .. 8)
       std::vector<float> v(static_cast<size_t>(n));
-      for (float& x : v) x = 1.0f + 0.1f * normal(rng);
+      for (size_t j = 0; j < v.size(); ++j)
+        v[j] = s.name == "rope_freqs.weight" ? 1.0f + 7.0f * float(j) / float(v.size())
+                                             : 1.0f + 0.1f * normal(rng);
       bytes.resize(v.size() * sizeof(float));
       std::memcpy(bytes.data(), v.data(), bytes.size());
     } else {
