@@ -23,9 +23,11 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    // --help and --version are "errors" with exit code 0 in CLI11.
-    const int rc = app.exit(e);
-    return rc == 0 ? 0 : 2;
+    // --help and --version are "errors" with exit code 0 in CLI11; real usage errors get one
+    // line, like every other bad input.
+    if (e.get_exit_code() == 0) return app.exit(e);
+    std::fprintf(stderr, "tandem: %s (see --help)\n", e.what());
+    return 2;
   } catch (const tandem::InputError& e) {
     std::fprintf(stderr, "tandem: %s\n", e.what());
     return 2;

@@ -1,0 +1,81 @@
+#include "cli/model_options.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "core/thread_pool.h"
+
+namespace tandem::cli {
+
+void add_model_options(CLI::App* cmd, ModelOptions& o, int64_t default_ctx) {
+  o.n_ctx = default_ctx;
+  cmd->add_option("-m,--model", o.model, "GGUF model file")->required();
+  cmd->add_option("-c,--ctx-size", o.n_ctx,
+                  default_ctx > 0 ? "context size in tokens"
+                                  : "context size in tokens (0 = the model's, at most 4096)")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 24));
+  cmd->add_option("-t,--threads", o.threads, "threads (0 = all cores)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1024));
+  cmd->add_option("-b,--batch-size", o.n_batch, "tokens per forward pass in prefill")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 16));
+  cmd->add_option("--kv-type", o.kv_type, "KV cache element type")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"f16", "f32"}));
+}
+
+void add_sampling_options(CLI::App* cmd, engine::SamplingParams& p) {
+  cmd->add_option("--temp", p.temperature, "temperature; 0 = greedy")->capture_default_str()
+      ->check(CLI::Range(0.0f, 100.0f));
+  cmd->add_option("--top-k", p.top_k, "keep the K most likely tokens (0 = off)")->capture_default_str()
+      ->check(CLI::Range(0, 1 << 24));
+  cmd->add_option("--top-p", p.top_p, "nucleus: smallest set with this probability (1 = off)")
+      ->capture_default_str()->check(CLI::Range(0.0f, 1.0f));
+  cmd->add_option("--min-p", p.min_p, "drop tokens below this fraction of the top probability (0 = off)")
+      ->capture_default_str()->check(CLI::Range(0.0f, 1.0f));
+  cmd->add_option("--repeat-penalty", p.repeat_penalty, "penalty for repeated tokens (1 = off)")
+      ->capture_default_str()->check(CLI::Range(0.0f, 10.0f));
+  cmd->add_option("--repeat-last-n", p.repeat_last_n, "tokens the repetition penalties look back over")
+      ->capture_default_str()->check(CLI::Range(0, 1 << 20));
+  cmd->add_option("--frequency-penalty", p.frequency_penalty, "subtract count x this from a token's logit")
+      ->capture_default_str()->check(CLI::Range(-2.0f, 2.0f));
+  cmd->add_option("--presence-penalty", p.presence_penalty, "subtract this from a seen token's logit")
+      ->capture_default_str()->check(CLI::Range(-2.0f, 2.0f));
+  cmd->add_option("-s,--seed", p.seed, "random seed (default: a new one each run)");
+}
+
+void add_generate_options(CLI::App* cmd, engine::GenerateOptions& g) {
+  cmd->add_option("-n,--n-predict", g.max_tokens, "tokens to generate (-1 = until end of generation)")
+      ->capture_default_str()->check(CLI::Range(int64_t{-1}, int64_t{1} << 30));
+  cmd->add_option("--stop", g.stop, "stop when this text is generated (repeatable)");
+  cmd->add_flag("--ignore-eos", g.ignore_eos, "keep generating past end-of-generation tokens");
+}
+
+std::unique_ptr<model::Model> load_model(const ModelOptions& o) {
+  if (o.threads > 0) ThreadPool::set_default_threads(o.threads);
+  auto m = model::Model::load(o.model);
+  TANDEM_LOG_INFO("loaded {}", m->describe());
+  return m;
+}
+
+model::ContextParams context_params(const ModelOptions& o) {
+  model::ContextParams p;
+  p.n_ctx = o.n_ctx;
+  p.n_batch = o.n_batch;
+  p.kv_type = o.kv_type == "f32" ? DType::F32 : DType::F16;
+  return p;
+}
+
+std::string read_text_file(const std::string& path, const char* what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw_input("{}: cannot open {} ({})", path, what, std::strerror(errno));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace tandem::cli

@@ -1,0 +1,38 @@
+// Flags shared by the commands that run a model, declared once: the model file, context,
+// threads, batch, KV type, and the sampling flags (defaults from engine::SamplingParams).
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/generate.h"
+#include "engine/sampler.h"
+#include "model/context.h"
+#include "model/model.h"
+
+namespace tandem::cli {
+
+struct ModelOptions {
+  std::string model;
+  int64_t n_ctx = 0;
+  int threads = 0;
+  int64_t n_batch = 512;
+  std::string kv_type = "f16";
+};
+
+void add_model_options(CLI::App* cmd, ModelOptions& o, int64_t default_ctx = 0);
+void add_sampling_options(CLI::App* cmd, engine::SamplingParams& p);
+// Generation limits and stop strings (-n, --stop, --ignore-eos).
+void add_generate_options(CLI::App* cmd, engine::GenerateOptions& g);
+
+// Sets the thread count, loads the model (InputError for a bad file) and logs what was loaded.
+std::unique_ptr<model::Model> load_model(const ModelOptions& o);
+model::ContextParams context_params(const ModelOptions& o);
+
+// Reads a whole text file; InputError naming it when it cannot.
+std::string read_text_file(const std::string& path, const char* what);
+
+}  // namespace tandem::cli
