@@ -482,7 +482,7 @@ class Parser {
       body.push_back(statement(kw, p, s.line));
     }
     if (stops.size() != 0)
-      fail(segs_.empty() ? 1 : segs_.back().line, fmt::format("missing {{% {} %}}", *stops.begin()));
+      fail(open_line_, fmt::format("this block is never closed: missing {{% {} %}}", *(stops.end() - 1)));
     return body;
   }
 
@@ -503,6 +503,12 @@ class Parser {
   }
 
   NodePtr statement(const std::string& kw, ExprParser& p, int line) {
+    struct Restore {
+      int& ref;
+      int saved;
+      ~Restore() { ref = saved; }
+    } restore{open_line_, open_line_};
+    open_line_ = line;
     if (kw == "if") {
       auto n = node(Node::Kind::If, line);
       ExprPtr cond = p.expression();
@@ -591,6 +597,7 @@ class Parser {
   std::vector<Segment> segs_;
   size_t i_ = 0;
   std::unique_ptr<ExprParser> stop_parser_;
+  int open_line_ = 1;  // the statement whose block is being read (for "never closed")
 };
 
 }  // namespace
