@@ -52,7 +52,7 @@ int main(int argc, char** argv) {
     if (!lib[i]) { fprintf(stderr, "%s\n", dlerror()); return 1; }
   }
   void* ll = lib[2];
-  ((void (*)(void*, void*))sym(ll, "llama_log_set"))((void*)quiet, NULL);
+  if (!getenv("LLAMA_LOG")) ((void (*)(void*, void*))sym(ll, "llama_log_set"))((void*)quiet, NULL);
   ((void (*)(const char*))sym(lib[1], "ggml_backend_load_all_from_path"))(argv[1]);
   ((void (*)(void))sym(ll, "llama_backend_init"))();
   model_params mp = ((model_params(*)(void))sym(ll, "llama_model_default_params"))();

@@ -174,9 +174,10 @@ void convert_hf(const fs::path& dir, const fs::path& out, const ConvertOptions& 
       throw_input("{}: rope_scaling: type '{}' is not supported (linear, yarn, llama3)", cfg_path.string(), type);
     }
   }
-  add_hf_tokenizer(dir, w);
-
   const Checkpoint ckpt = Checkpoint::open(dir);
+  const SafeTensor* embd = ckpt.find("model.embed_tokens.weight");
+  if (!embd || embd->shape.size() != 2) throw_input("{}: no 2-D model.embed_tokens.weight", dir.string());
+  add_hf_tokenizer(dir, w, embd->shape[0]);
   const bool tied = cfg.value("tie_word_embeddings", false) || ckpt.find("lm_head.weight") == nullptr;
   std::vector<std::vector<std::byte>> store;  // converted tensors, borrowed by the writer
   store.reserve(ckpt.all().size() + 1);

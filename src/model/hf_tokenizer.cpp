@@ -47,25 +47,26 @@ void collect(const json& pt, std::vector<std::string>& types, std::vector<std::s
   if (type == "Digits") individual_digits = pt.value("individual_digits", false);
 }
 
-// The tokenizer.ggml.pre name for a byte-level pre-tokenizer, from its regex.
+// The tokenizer.ggml.pre name for a byte-level pre-tokenizer, from its regex (the names llama.cpp
+// knows: "gpt-2", "llama-bpe", "qwen2", "smollm").
 std::string detect_pre(const json& tok, const fs::path& file) {
   std::vector<std::string> types, regexes;
   bool digits = false;
   collect(tok.value("pre_tokenizer", json()), types, regexes, digits);
   const bool byte_level = std::find(types.begin(), types.end(), "ByteLevel") != types.end();
   if (!byte_level) throw_input("{}: pre_tokenizer: a BPE tokenizer without a ByteLevel step is not supported", file.string());
-  if (regexes.empty()) return digits ? "smollm" : "gpt2";
+  if (regexes.empty()) return digits ? "smollm" : "gpt-2";
   const std::string& r = regexes.front();
   const bool llama_like = r.find("[^\\r\\n\\p{L}\\p{N}]?\\p{L}+") != std::string::npos;
   if (llama_like && r.find("\\p{N}{1,3}") != std::string::npos) return "llama-bpe";
   if (llama_like && r.find("|\\p{N}|") != std::string::npos) return "qwen2";
-  if (r.find(" ?\\p{L}+| ?\\p{N}+") != std::string::npos) return digits ? "smollm" : "gpt2";
+  if (r.find(" ?\\p{L}+| ?\\p{N}+") != std::string::npos) return digits ? "smollm" : "gpt-2";
   throw_input("{}: pre_tokenizer: the split regex '{}' is not one tandem knows (GPT-2, Llama 3, Qwen2)", file.string(), r);
 }
 
 }  // namespace
 
-void add_hf_tokenizer(const fs::path& dir, gguf::Writer& out) {
+void add_hf_tokenizer(const fs::path& dir, gguf::Writer& out, int64_t n_vocab) {
   const fs::path tok_path = dir / "tokenizer.json";
   const json tok = read_json(tok_path, true);
   const json cfg = read_json(dir / "tokenizer_config.json", false);
@@ -89,7 +90,7 @@ void add_hf_tokenizer(const fs::path& dir, gguf::Writer& out) {
       by_id[id] = a["content"].get<std::string>();
       added_special[id] = a.value("special", false);
     }
-  const int64_t n = by_id.empty() ? 0 : by_id.rbegin()->first + 1;
+  const int64_t n = std::max(by_id.empty() ? 0 : by_id.rbegin()->first + 1, n_vocab);
   if (n == 0 || n > (int64_t{1} << 24)) throw_input("{}: model.vocab: {} tokens", tok_path.string(), n);
 
   const bool spm = m.value("byte_fallback", false) || m["vocab"].contains("<0x00>");

@@ -5,6 +5,7 @@
 // add_bos_token / add_eos_token, and tokenizer.chat_template from tokenizer_config.json.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 
 namespace tandem::gguf {
@@ -13,8 +14,10 @@ class Writer;
 
 namespace tandem::model {
 
-// dir holds tokenizer.json and (optionally) tokenizer_config.json / config.json.
+// dir holds tokenizer.json and (optionally) tokenizer_config.json / config.json. n_vocab, when
+// larger than the tokenizer, pads the vocabulary with unused [PADn] tokens up to the embedding
+// table's rows, as llama.cpp's converter does (llama.cpp requires the two to agree).
 // Throws InputError naming the file and field when something is missing or unsupported.
-void add_hf_tokenizer(const std::filesystem::path& dir, gguf::Writer& out);
+void add_hf_tokenizer(const std::filesystem::path& dir, gguf::Writer& out, int64_t n_vocab = 0);
 
 }  // namespace tandem::model
