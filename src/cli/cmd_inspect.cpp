@@ -151,7 +151,7 @@ void print_text(const gguf::File& f) {
 }  // namespace
 
 void add_inspect(CLI::App& app) {
-  auto* cmd = app.add_subcommand("inspect", "Print a GGUF file's metadata and tensor table");
+  auto* cmd = app.add_subcommand("inspect", "print a GGUF file's metadata and tensor table");
   static std::string path;
   static bool json = false;
   cmd->add_option("FILE", path, "GGUF file")->required();

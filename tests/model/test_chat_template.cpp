@@ -115,5 +115,29 @@ TEST(ChatTemplate, RaiseExceptionCarriesTheMessage) {
   }
 }
 
+
+// Templates are untrusted bytes in a GGUF file: deep nesting, endless work and self-containing
+// structures end in one error, not a stack overflow, a hang or a leak.
+TEST(ChatTemplate, HostileTemplatesFailCleanly) {
+  const std::string deep_parens = "{{ " + std::string(5000, '(') + "1" + std::string(5000, ')') + " }}";
+  const std::string deep_nots = "{{ " + [] { std::string s; for (int i = 0; i < 5000; ++i) s += "not "; return s; }() + "x }}";
+  const std::string deep_ifs = [] { std::string s; for (int i = 0; i < 500; ++i) s += "{% if 1 %}"; for (int i = 0; i < 500; ++i) s += "{% endif %}"; return s; }();
+  for (const std::string& src : {deep_parens, deep_nots, deep_ifs})
+    EXPECT_THROW(ChatTemplate(src, "", ""), InputError) << src.substr(0, 40);
+  const std::vector<std::string> at_render = {
+      "{% for i in range(100000) %}{% for j in range(100) %}{% endfor %}{% endfor %}",
+      "{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}",
+      "{% set a = [] %}{% set _ = a.append(a) %}{{ a }}",
+      "{% set a = [] %}{% set b = [a] %}{% set _ = a.append(b) %}{{ a }}",
+      "{% set ns = namespace(x=1) %}{% set ns.x = ns %}{{ ns }}",
+  };
+  for (const std::string& src : at_render) {
+    ChatTemplate t(src, "", "");
+    EXPECT_THROW(t.render({}, false), InputError) << src;
+  }
+  // Nesting that real templates use stays fine.
+  EXPECT_EQ(ChatTemplate("{{ ((((1 + 2)))) * 3 }}", "", "").render({}, false), "9");
+}
+
 }  // namespace
 }  // namespace tandem::model

@@ -113,6 +113,20 @@ Value attribute(const Value& x, const std::string& path) {
 
 }  // namespace
 
+bool contains(const Value& v, const void* target, int depth) {
+  if (depth > 64) return true;
+  if (v.is_list()) {
+    if (&v.list() == target) return true;
+    for (const Value& x : v.list())
+      if (contains(x, target, depth + 1)) return true;
+  } else if (v.is_dict()) {
+    if (&v.dict() == target) return true;
+    for (const auto& [k, x] : v.dict())
+      if (contains(x, target, depth + 1)) return true;
+  }
+  return false;
+}
+
 bool apply_test(const std::string& name, const Value& x, const Args& a, int line) {
   if (name == "defined") return !x.is_undefined();
   if (name == "undefined") return x.is_undefined();
@@ -349,8 +363,12 @@ Value method(const Value& obj, const std::string& name, int line) {
   }
   if (obj.is_list()) {
     Value self = obj;
-    if (name == "append") return fn([self](Args& a, Kwargs&) {
-        for (Value& v : a) self.list().push_back(v);
+    if (name == "append") return fn([self, line](Args& a, Kwargs&) {
+        for (Value& v : a) {
+          // A list that (through others) contains itself would print forever and never be freed.
+          if (contains(v, &self.list())) fail(line, "cannot append a list to something inside it");
+          self.list().push_back(v);
+        }
         return Value(None{});
       });
     if (name == "pop") return fn([self, line](Args& a, Kwargs&) {

@@ -13,6 +13,7 @@ namespace {
 
 constexpr int kMaxDepth = 256;           // nested macro calls / loops
 constexpr size_t kMaxOutput = 64 << 20;  // bytes; a template cannot blow up memory
+constexpr int64_t kMaxSteps = 2'000'000;  // loop iterations + macro calls: no template hangs
 
 struct Scope {
   std::map<std::string, Value> vars;
@@ -58,6 +59,7 @@ class Interp {
         if (!n.attr.empty()) {
           Value target = lookup(n.targets[0], scope);
           if (!target.is_dict()) fail(n.line, fmt::format("cannot set attribute of {} '{}'", target.type_name(), n.targets[0]));
+          if (contains(v, &target.dict())) fail(n.line, fmt::format("cannot store '{}' inside itself", n.targets[0]));
           set_key(target.dict(), n.attr, std::move(v));
         } else if (n.targets.size() == 1) {
           scope.vars[n.targets[0]] = std::move(v);
@@ -111,6 +113,7 @@ class Interp {
     }
     const auto len = static_cast<int64_t>(items.size());
     for (int64_t i = 0; i < len; ++i) {
+      if (++steps_ > kMaxSteps) fail(n.line, "the template does too much work (loop iterations)");
       bind(n, items[static_cast<size_t>(i)], inner);
       Dict loop = {{"index", Value(i + 1)},
                    {"index0", Value(i)},
@@ -138,6 +141,7 @@ class Interp {
     Scope* defining = &scope;
     scope.vars[n.targets[0]] = Value::function([this, def, defining](std::vector<Value>& args, std::vector<std::pair<std::string, Value>>& kwargs) {
       if (++depth_ > kMaxDepth) fail(def->line, "macro calls nested too deeply");
+      if (++steps_ > kMaxSteps) fail(def->line, "the template does too much work (macro calls)");
       Scope s{{}, defining};
       for (size_t i = 0; i < def->params.size(); ++i) {
         const auto& [name, dflt] = def->params[i];
@@ -328,6 +332,7 @@ class Interp {
 
   Scope root_;
   int depth_ = 0;
+  int64_t steps_ = 0;
 
  public:
   Scope& root() { return root_; }

@@ -195,11 +195,21 @@ class ExprParser {
     return e;
   }
 
-  // A full expression, with a tuple when commas follow (for `set a, b = ...` style values).
+  // A full expression. Nesting (parentheses, lists, unary chains) is bounded so a hostile
+  // template cannot exhaust the stack.
   ExprPtr expression() {
-    ExprPtr e = ternary();
-    return e;
+    Depth guard(*this);
+    return ternary();
   }
+  struct Depth {
+    explicit Depth(ExprParser& p) : p_(p) {
+      if (++p_.depth_ > kMaxNesting) fail(p_.line_, "expression nested too deeply");
+    }
+    ~Depth() { --p_.depth_; }
+    ExprParser& p_;
+  };
+  static constexpr int kMaxNesting = 200;
+  int depth_ = 0;
 
   ExprPtr ternary() {
     ExprPtr e = or_expr();
@@ -231,6 +241,7 @@ class ExprParser {
     return e;
   }
   ExprPtr not_expr() {
+    Depth guard(*this);
     if (accept_name("not")) {
       auto e = make(Expr::Kind::Unary);
       e->name = "not";
@@ -291,6 +302,7 @@ class ExprParser {
     return e;
   }
   ExprPtr unary() {
+    Depth guard(*this);
     if (accept_op("-")) {
       auto e = make(Expr::Kind::Unary);
       e->name = "-";
@@ -506,9 +518,14 @@ class Parser {
     struct Restore {
       int& ref;
       int saved;
-      ~Restore() { ref = saved; }
-    } restore{open_line_, open_line_};
+      int& depth;
+      ~Restore() {
+        ref = saved;
+        --depth;
+      }
+    } restore{open_line_, open_line_, block_depth_};
     open_line_ = line;
+    if (++block_depth_ > 100) fail(line, "blocks nested too deeply");
     if (kw == "if") {
       auto n = node(Node::Kind::If, line);
       ExprPtr cond = p.expression();
@@ -598,6 +615,7 @@ class Parser {
   size_t i_ = 0;
   std::unique_ptr<ExprParser> stop_parser_;
   int open_line_ = 1;  // the statement whose block is being read (for "never closed")
+  int block_depth_ = 0;
 };
 
 }  // namespace
