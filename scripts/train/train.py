@@ -1,6 +1,6 @@
 """Trains the bundled demo model: tokenizer, then a small Llama on the Brown corpus, on CPU.
 
-Usage: train.py DATA_DIR OUT_DIR [--minutes M] [--threads N]
+Usage: train.py DATA_DIR OUT_DIR [--minutes M | --steps N] [--threads N]
 DATA_DIR holds train.txt / valid.txt (prepare.py). OUT_DIR receives a Hugging Face style
 checkpoint (config.json, model.safetensors, tokenizer.json, tokenizer_config.json) whenever the
 validation loss is measured, and train_log.json with the run's numbers.
@@ -73,6 +73,8 @@ def main():
     ap.add_argument("data")
     ap.add_argument("out")
     ap.add_argument("--minutes", type=float, default=40)
+    ap.add_argument("--steps", type=int, default=0,
+                    help="fixed number of steps (reproducible); default: as many as fit in --minutes")
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
     torch.manual_seed(0)
@@ -118,7 +120,8 @@ def main():
 
     budget = a.minutes * 60
     start = time.time()
-    total, warmup, step, log = None, 50, 0, {"params": n_params, "config": CONFIG, "evals": []}
+    total = a.steps if a.steps > 0 else None
+    warmup, step, log = 50, 0, {"params": n_params, "config": CONFIG, "evals": []}
     train_loss = float("nan")
     while True:
         if total is None and step == 10:  # fix the schedule from the measured speed
