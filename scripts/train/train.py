@@ -57,7 +57,7 @@ def export(model, tok_json, out, log):
     os.makedirs(out, exist_ok=True)
     safetensors_io.save(model.state_dict_hf(), os.path.join(out, "model.safetensors"), {"format": "pt"})
     with open(os.path.join(out, "config.json"), "w") as f:
-        json.dump(CONFIG, f, indent=2)
+        json.dump({**CONFIG, "_name_or_path": "tandem-demo"}, f, indent=2)  # general.name in the GGUF
     with open(os.path.join(out, "tokenizer.json"), "w") as f:
         json.dump(tok_json, f, ensure_ascii=False)
     with open(os.path.join(out, "tokenizer_config.json"), "w") as f:
