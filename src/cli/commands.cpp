@@ -10,6 +10,7 @@ void register_commands(CLI::App& app) {
   add_chat(app);
   add_tokenize(app);
   add_perplexity(app);
+  add_bench(app);
   add_inspect(app);
   add_convert(app);
   add_quantize(app);

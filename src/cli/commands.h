@@ -18,5 +18,6 @@ void add_chat(CLI::App& app);
 void add_perplexity(CLI::App& app);
 void add_convert(CLI::App& app);
 void add_quantize(CLI::App& app);
+void add_bench(CLI::App& app);
 
 }  // namespace tandem::cli
