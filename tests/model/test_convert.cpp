@@ -125,7 +125,9 @@ TEST_F(Convert, RowsThatAreNotWholeSuperBlocksFallBackAndStillRun) {
   const gguf::File f = gguf::File::open(out.string());
   for (const auto& t : f.tensors()) {
     const DType want = t.n_dims == 1 ? DType::F32 : t.name == "token_embd.weight" ? DType::Q8_0 : DType::Q5_0;
-    if (!t.name.ends_with("attn_v.weight") && !t.name.ends_with("ffn_down.weight")) EXPECT_EQ(t.type, want) << t.name;
+    if (!t.name.ends_with("attn_v.weight") && !t.name.ends_with("ffn_down.weight")) {
+      EXPECT_EQ(t.type, want) << t.name;
+    }
   }
   auto model = Model::load(out.string());
   Context ctx(*model, {.n_ctx = 16});

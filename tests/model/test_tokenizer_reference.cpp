@@ -96,7 +96,9 @@ TEST_P(RealVocab, SameIdsAsTheReferenceTokenizer) {
     EXPECT_EQ(ours, want) << vocab << ": text " << i << " '" << kTexts[i] << "'";
     same += ours == want;
     // Decoding gives the text back (SentencePiece drops the added leading space).
-    if (tok.model_kind() == "gpt2") EXPECT_EQ(tok.decode(ours), kTexts[i]) << "text " << i;
+    if (tok.model_kind() == "gpt2") {
+      EXPECT_EQ(tok.decode(ours), kTexts[i]) << "text " << i;
+    }
   }
   std::printf("[tokenizer] %s (%s, pre '%s'): %d of %zu texts identical\n", vocab.c_str(),
               std::string(tok.model_kind()).c_str(), std::string(tok.pre()).c_str(), same, kTexts.size());
