@@ -29,7 +29,8 @@ def run_json(cmd, whole=False):
 def triad_gbs(build, threads):
     r = subprocess.run([os.path.join(build, "bench", "tandem_bench"), f"--benchmark_filter=BM_Triad/threads:{threads}",
                         "--benchmark_format=json"], capture_output=True, text=True, check=True)
-    return json.loads(r.stdout)["benchmarks"][0]["GB/s"]
+    doc, _ = json.JSONDecoder().raw_decode(r.stdout.lstrip())  # tandem_bench's summary table follows
+    return doc["benchmarks"][0]["GB/s"]
 
 
 def run_peer(peer, path, p, n, threads):
