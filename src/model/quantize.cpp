@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
 #include <regex>
 
 #include "core/error.h"
@@ -91,7 +92,11 @@ void quantize_model(const std::filesystem::path& in, const std::filesystem::path
     const std::span<const std::byte> data = src.tensor_data(ti);
     const int64_t cols = ti.ne[0], rows = ti.nelements() / cols;
     std::smatch m;
-    const int64_t layer = std::regex_match(ti.name, m, blk) ? std::stoll(m[1].str()) : 0;
+    int64_t layer = 0;  // a number past int64 in an untrusted name counts as layer 0
+    if (std::regex_match(ti.name, m, blk)) {
+      const char* digits = ti.name.data() + m.position(1);
+      std::from_chars(digits, digits + m.length(1), layer);
+    }
     // Vectors (norms, biases) and tensors tandem cannot read stay as they are.
     const bool matrix = ti.n_dims >= 2 && ti.name.ends_with(".weight") && can_dequantize(ti.type);
     DType want = matrix ? fit(choose(*t, ti.name, has_output, layer,

@@ -45,7 +45,8 @@ SafetensorsFile SafetensorsFile::parse(std::span<const std::byte> bytes, const s
   std::vector<std::pair<uint64_t, uint64_t>> ranges;
   for (const auto& [key, info] : header.items()) {
     if (key == "__metadata__") continue;
-    auto bad = [&](const std::string& what) { throw_input("{}: tensor {}: {}", name, key, what); };
+    const std::string& tensor = key;  // (clang 14 cannot capture a structured binding)
+    auto bad = [&](const std::string& what) { throw_input("{}: tensor {}: {}", name, tensor, what); };
     if (!info.is_object() || !info.contains("dtype") || !info.contains("shape") || !info.contains("data_offsets"))
       bad("needs dtype, shape and data_offsets");
     if (!info["dtype"].is_string()) bad("dtype is not a string");

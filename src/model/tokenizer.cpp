@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstring>
 
 #include "core/error.h"
@@ -217,8 +218,10 @@ std::string Tokenizer::piece(TokenId id, bool render_special) const {
     return render_special ? s : std::string();
   if (ty == TokenType::UserDefined) return s;
   if (t.kind == Impl::Kind::Spm) {
-    if (ty == TokenType::Byte && s.size() == 6 && s.starts_with("<0x"))
-      return std::string(1, static_cast<char>(std::stoi(s.substr(3, 2), nullptr, 16)));
+    unsigned byte = 0;
+    if (ty == TokenType::Byte && s.size() == 6 && s.starts_with("<0x") && s[5] == '>' &&
+        std::from_chars(s.data() + 3, s.data() + 5, byte, 16).ptr == s.data() + 5)
+      return std::string(1, static_cast<char>(byte));
     std::string out;
     for (size_t i = 0; i < s.size();) {
       if (s.compare(i, 3, kSpmSpace) == 0) {

@@ -135,6 +135,9 @@ TEST(ChatTemplate, HostileTemplatesFailCleanly) {
     ChatTemplate t(src, "", "");
     EXPECT_THROW(t.render({}, false), InputError) << src;
   }
+  // Found by fuzz_jinja: an integer literal past int64 is an error, not an uncaught exception.
+  EXPECT_THROW(ChatTemplate("{{ 99999999999999999999999 }}", "", ""), InputError);
+  EXPECT_EQ(ChatTemplate("{{ 9223372036854775807 }}", "", "").render({}, false), "9223372036854775807");
   // Nesting that real templates use stays fine.
   EXPECT_EQ(ChatTemplate("{{ ((((1 + 2)))) * 3 }}", "", "").render({}, false), "9");
 }

@@ -5,6 +5,8 @@
 #include <fmt/format.h>
 
 #include <cctype>
+#include <charconv>
+#include <cstdlib>
 
 #include "core/error.h"
 #include "model/jinja/ast.h"
@@ -394,8 +396,14 @@ class ExprParser {
       return e;
     };
     switch (tok.kind) {
-      case Tok::Int: return lit(Value(static_cast<int64_t>(std::stoll(tok.text))));
-      case Tok::Float: return lit(Value(std::stod(tok.text)));
+      case Tok::Int: {
+        int64_t v = 0;
+        const auto [end, ec] = std::from_chars(tok.text.data(), tok.text.data() + tok.text.size(), v);
+        if (ec != std::errc() || end != tok.text.data() + tok.text.size())
+          fail(line_, fmt::format("integer literal {:.40} is out of range", tok.text));
+        return lit(Value(v));
+      }
+      case Tok::Float: return lit(Value(std::strtod(tok.text.c_str(), nullptr)));  // 1e999 -> inf, as Python
       case Tok::Str: {
         std::string s = tok.text;
         while (t_[p_].kind == Tok::Str) s += t_[p_++].text;  // adjacent literals concatenate
