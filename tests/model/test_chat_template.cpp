@@ -138,6 +138,11 @@ TEST(ChatTemplate, HostileTemplatesFailCleanly) {
   // Found by fuzz_jinja: an integer literal past int64 is an error, not an uncaught exception.
   EXPECT_THROW(ChatTemplate("{{ 99999999999999999999999 }}", "", ""), InputError);
   EXPECT_EQ(ChatTemplate("{{ 9223372036854775807 }}", "", "").render({}, false), "9223372036854775807");
+  // Also found by fuzz_jinja: values of the wrong type where a number is needed.
+  for (const char* src : {"{{ 'abc'[1:'x'] }}", "{{ [1, 2][none:[]] }}", "{{ (10.0 ** 300) | int }}"}) {
+    ChatTemplate t(src, "", "");
+    EXPECT_THROW(t.render({}, false), InputError) << src;
+  }
   // Nesting that real templates use stays fine.
   EXPECT_EQ(ChatTemplate("{{ ((((1 + 2)))) * 3 }}", "", "").render({}, false), "9");
 }

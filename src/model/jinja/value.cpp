@@ -82,6 +82,30 @@ std::string Value::to_str() const {
       v);
 }
 
+void Value::type_error(const char* want) const {
+  throw_input("chat template: expected a {}, got {}", want, type_name());
+}
+
+double Value::number() const {
+  if (is_int()) return static_cast<double>(std::get<int64_t>(v));
+  if (is_bool()) return std::get<bool>(v) ? 1.0 : 0.0;
+  if (is_float()) return std::get<double>(v);
+  throw_input("chat template: expected a number, got {}", type_name());
+}
+
+int64_t Value::integer() const {
+  if (is_int()) return std::get<int64_t>(v);
+  if (is_bool()) return std::get<bool>(v) ? 1 : 0;
+  if (is_float()) {
+    const double d = std::get<double>(v);
+    // [-2^63, 2^63): the doubles that convert to int64 without undefined behaviour.
+    if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0))
+      throw_input("chat template: {} does not fit an integer", d);
+    return static_cast<int64_t>(d);
+  }
+  throw_input("chat template: expected a number, got {}", type_name());
+}
+
 std::string Value::type_name() const {
   static const char* names[] = {"undefined", "none", "bool", "int", "float", "string", "list", "dict", "function"};
   return names[v.index()];

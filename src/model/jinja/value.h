@@ -54,18 +54,27 @@ struct Value {
   bool is_dict() const { return std::holds_alternative<std::shared_ptr<Dict>>(v); }
   bool is_callable() const { return std::holds_alternative<std::shared_ptr<Callable>>(v); }
 
-  const std::string& str() const { return std::get<std::string>(v); }
-  List& list() const { return *std::get<std::shared_ptr<List>>(v); }
-  Dict& dict() const { return *std::get<std::shared_ptr<Dict>>(v); }
-  Callable& callable() const { return *std::get<std::shared_ptr<Callable>>(v); }
-  double number() const { return is_int() ? static_cast<double>(std::get<int64_t>(v)) : is_bool() ? std::get<bool>(v) : std::get<double>(v); }
-  int64_t integer() const { return is_int() ? std::get<int64_t>(v) : is_bool() ? std::get<bool>(v) : static_cast<int64_t>(std::get<double>(v)); }
+  // Accessors; a value of another type is an InputError naming both (never bad_variant_access).
+  const std::string& str() const { return *get<std::string>("string"); }
+  List& list() const { return **get<std::shared_ptr<List>>("list"); }
+  Dict& dict() const { return **get<std::shared_ptr<Dict>>("dict"); }
+  Callable& callable() const { return **get<std::shared_ptr<Callable>>("callable"); }
+  // The value as a number; InputError for anything that is not a number or bool (and, for
+  // integer(), for a float that is not finite or does not fit in int64).
+  double number() const;
+  int64_t integer() const;
 
   bool truthy() const;
   std::string to_str() const;   // Python str(); undefined prints as ""
   std::string repr() const;     // Python repr() (inside lists and dicts)
   const Value* find(const std::string& key) const;  // dict lookup, or null
   std::string type_name() const;
+  template <class T>
+  const T* get(const char* want) const {
+    if (const T* p = std::get_if<T>(&v)) return p;
+    type_error(want);
+  }
+  [[noreturn]] void type_error(const char* want) const;
 };
 
 bool equal(const Value& a, const Value& b);
