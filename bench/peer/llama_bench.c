@@ -5,38 +5,14 @@
  * context (BOS first), one warm-up run of each, then REPS timed runs. Prints one JSON object
  * with the same keys as `tandem bench --json`. Our code; it only loads the library.
  * Usage: llama_bench LIBDIR MODEL.gguf P N REPS THREADS */
-#include <dlfcn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-typedef struct {
-  int32_t n_tokens;
-  int32_t* token;
-  float* embd;
-  int32_t* pos;
-  int32_t* n_seq_id;
-  int32_t** seq_id;
-  int8_t* logits;
-} llama_batch;
+#include "llama_abi.h"
 
-/* Only the leading fields are touched; the real structs are smaller than these buffers. */
-typedef struct { char bytes[4096]; } model_params;
-typedef struct {
-  uint32_t n_ctx, n_batch, n_ubatch, n_seq_max;
-  int32_t n_threads, n_threads_batch;
-  char rest[4096];
-} context_params;
-
-static void* sym_opt(void* lib, const char* name) { return dlsym(lib, name); }
-static void* sym(void* lib, const char* name) {
-  void* p = dlsym(lib, name);
-  if (!p) { fprintf(stderr, "llama_bench: missing symbol %s\n", name); exit(1); }
-  return p;
-}
-static void quiet(int level, const char* text, void* user) { (void)level; (void)text; (void)user; }
 static double now(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
@@ -77,18 +53,9 @@ int main(int argc, char** argv) {
     fprintf(stderr, "llama_bench: bad P/N/REPS/THREADS\n");
     return 2;
   }
-  char path[4096];
-  const char* libs[] = {"libggml-base.so", "libggml.v0.5.0.so", "libllama.v0.5.0.so"};
   void* lib[3];
-  for (int i = 0; i < 3; ++i) {
-    snprintf(path, sizeof path, "%s/%s", argv[1], libs[i]);
-    lib[i] = dlopen(path, RTLD_NOW | RTLD_GLOBAL);
-    if (!lib[i]) { fprintf(stderr, "llama_bench: %s\n", dlerror()); return 1; }
-  }
+  load_llama(argv[1], lib);
   ll = lib[2];
-  if (!getenv("LLAMA_LOG")) ((void (*)(void*, void*))sym(ll, "llama_log_set"))((void*)quiet, NULL);
-  ((void (*)(const char*))sym(lib[1], "ggml_backend_load_all_from_path"))(argv[1]);
-  ((void (*)(void))sym(ll, "llama_backend_init"))();
   model_params mp = ((model_params(*)(void))sym(ll, "llama_model_default_params"))();
   void* model = ((void* (*)(const char*, model_params))sym(ll, "llama_model_load_from_file"))(argv[2], mp);
   if (!model) { fprintf(stderr, "llama_bench: llama.cpp could not load %s\n", argv[2]); return 1; }
@@ -107,9 +74,9 @@ int main(int argc, char** argv) {
   batch_get_one = (llama_batch(*)(int32_t*, int32_t))sym(ll, "llama_batch_get_one");
   decode = (int32_t(*)(void*, llama_batch))sym(ll, "llama_decode");
   synchronize = (void (*)(void*))sym(ll, "llama_synchronize");
-  get_memory = (void* (*)(void*))sym_opt(ll, "llama_get_memory");
-  memory_clear = (void (*)(void*, int))sym_opt(ll, "llama_memory_clear");
-  kv_self_clear = (void (*)(void*))sym_opt(ll, "llama_kv_self_clear");
+  get_memory = (void* (*)(void*))dlsym(ll, "llama_get_memory");
+  memory_clear = (void (*)(void*, int))dlsym(ll, "llama_memory_clear");
+  kv_self_clear = (void (*)(void*))dlsym(ll, "llama_kv_self_clear");
   if (!(get_memory && memory_clear) && !kv_self_clear) { fprintf(stderr, "llama_bench: no way to clear the KV cache\n"); return 1; }
 
   srand(1234);

@@ -3,37 +3,12 @@
  * with the logits before each. tandem's tests compare their own forward pass against these
  * (tests/data/llama.cpp/NAME.gguf.logits.json). Our code; it only loads the library.
  * Usage: llama_logits LIBDIR MODEL.gguf ID,ID,...  */
-#include <dlfcn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-  int32_t n_tokens;
-  int32_t* token;
-  float* embd;
-  int32_t* pos;
-  int32_t* n_seq_id;
-  int32_t** seq_id;
-  int8_t* logits;
-} llama_batch;
-
-/* Only the leading fields are touched; the real structs are smaller than these buffers. */
-typedef struct { char bytes[4096]; } model_params;
-typedef struct {
-  uint32_t n_ctx, n_batch, n_ubatch, n_seq_max;
-  int32_t n_threads, n_threads_batch;
-  char rest[4096];
-} context_params;
-
-static void* sym(void* lib, const char* name) {
-  void* p = dlsym(lib, name);
-  if (!p) { fprintf(stderr, "missing symbol %s\n", name); exit(1); }
-  return p;
-}
-
-static void quiet(int level, const char* text, void* user) { (void)level; (void)text; (void)user; }
+#include "../../bench/peer/llama_abi.h"
 
 static void print_logits(const float* l, int n) {
   printf("[");
@@ -43,18 +18,9 @@ static void print_logits(const float* l, int n) {
 
 int main(int argc, char** argv) {
   if (argc != 4) { fprintf(stderr, "usage: %s LIBDIR MODEL ID,ID,...\n", argv[0]); return 2; }
-  char path[4096];
-  const char* libs[] = {"libggml-base.so", "libggml.v0.5.0.so", "libllama.v0.5.0.so"};
   void* lib[3];
-  for (int i = 0; i < 3; ++i) {
-    snprintf(path, sizeof path, "%s/%s", argv[1], libs[i]);
-    lib[i] = dlopen(path, RTLD_NOW | RTLD_GLOBAL);
-    if (!lib[i]) { fprintf(stderr, "%s\n", dlerror()); return 1; }
-  }
+  load_llama(argv[1], lib);
   void* ll = lib[2];
-  if (!getenv("LLAMA_LOG")) ((void (*)(void*, void*))sym(ll, "llama_log_set"))((void*)quiet, NULL);
-  ((void (*)(const char*))sym(lib[1], "ggml_backend_load_all_from_path"))(argv[1]);
-  ((void (*)(void))sym(ll, "llama_backend_init"))();
   model_params mp = ((model_params(*)(void))sym(ll, "llama_model_default_params"))();
   void* model = ((void* (*)(const char*, model_params))sym(ll, "llama_model_load_from_file"))(argv[2], mp);
   if (!model) { fprintf(stderr, "llama.cpp could not load %s\n", argv[2]); return 1; }
