@@ -90,7 +90,7 @@ double Value::number() const {
   if (is_int()) return static_cast<double>(std::get<int64_t>(v));
   if (is_bool()) return std::get<bool>(v) ? 1.0 : 0.0;
   if (is_float()) return std::get<double>(v);
-  throw_input("chat template: expected a number, got {}", type_name());
+  type_error("number");
 }
 
 int64_t Value::integer() const {
@@ -103,7 +103,7 @@ int64_t Value::integer() const {
       throw_input("chat template: {} does not fit an integer", d);
     return static_cast<int64_t>(d);
   }
-  throw_input("chat template: expected a number, got {}", type_name());
+  type_error("number");
 }
 
 std::string Value::type_name() const {
