@@ -26,6 +26,9 @@ void add_model_options(CLI::App* cmd, ModelOptions& o, int64_t default_ctx) {
   cmd->add_option("--kv-type", o.kv_type, "KV cache element type")
       ->capture_default_str()
       ->check(CLI::IsMember({"f16", "f32"}));
+  cmd->add_flag("--no-repack", o.no_repack,
+                "read every weight matrix from the mapped file instead of repacking the ones the "
+                "CPU has a faster kernel for (uses less memory at load, runs slower)");
 }
 
 void add_sampling_options(CLI::App* cmd, engine::SamplingParams& p) {
@@ -57,7 +60,9 @@ void add_generate_options(CLI::App* cmd, engine::GenerateOptions& g) {
 
 std::unique_ptr<model::Model> load_model(const ModelOptions& o) {
   if (o.threads > 0) ThreadPool::set_default_threads(o.threads);
-  auto m = model::Model::load(o.model);
+  model::BindOptions bind;
+  bind.repack = !o.no_repack;
+  auto m = model::Model::load(o.model, bind);
   TANDEM_LOG_INFO("loaded {}", m->describe());
   return m;
 }

@@ -21,6 +21,7 @@ struct ModelOptions {
   int threads = 0;
   int64_t n_batch = 512;
   std::string kv_type = "f16";
+  bool no_repack = false;
 };
 
 void add_model_options(CLI::App* cmd, ModelOptions& o, int64_t default_ctx = 0);

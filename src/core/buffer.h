@@ -23,6 +23,9 @@ class AlignedBuffer {
     if (data_ == nullptr) throw std::bad_alloc();
     std::memset(data_, 0, rounded);
   }
+  // A large buffer streamed on the hot path (repacked weights): 2 MiB aligned and backed by
+  // transparent huge pages where the kernel allows, so streaming it costs fewer TLB misses.
+  static AlignedBuffer huge_pages(size_t bytes);
   ~AlignedBuffer() { std::free(data_); }
   AlignedBuffer(AlignedBuffer&& o) noexcept
       : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)) {}

@@ -23,6 +23,10 @@ class MappedFile {
   size_t size() const { return size_; }
   std::span<const std::byte> bytes() const { return {data_, size_}; }
   const std::string& path() const { return path_; }
+  // Drops this process's pages of [p, p + n) (whole pages inside the range only): the bytes
+  // stay readable (they fault in again from the page cache) but stop counting in the RSS.
+  // For data that has been copied elsewhere, e.g. weights repacked at load.
+  void release(const std::byte* p, size_t n) const;
 
  private:
   std::byte* data_ = nullptr;

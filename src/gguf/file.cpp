@@ -278,6 +278,11 @@ std::span<const std::byte> File::tensor_data(const TensorInfo& t) const {
   return bytes_.subspan(data_offset_ + static_cast<size_t>(t.offset), static_cast<size_t>(t.nbytes));
 }
 
+void File::release(const TensorInfo& t) const {
+  const auto bytes = tensor_data(t);
+  map_.release(bytes.data(), bytes.size());
+}
+
 TensorView File::view(const TensorInfo& t) const {
   TensorView v;
   v.dtype = t.type;

@@ -63,6 +63,9 @@ class File {
   // A contiguous view of the tensor over the mapping. The view is read-only in spirit: the
   // mapping is private and read-only, so writing through it faults.
   TensorView view(const TensorInfo& t) const;
+  // Drops the process's pages of the tensor's bytes once they have been copied (see
+  // MappedFile::release); a no-op for a file parsed from borrowed memory.
+  void release(const TensorInfo& t) const;
 
  private:
   void parse_all();

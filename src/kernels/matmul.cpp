@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "kernels/packed.h"
 
 namespace tandem {
 namespace {
@@ -35,7 +36,7 @@ struct Plan {
 void run_rows(const Plan& p, int64_t r0, int64_t r1, int64_t t0, int64_t t1, float* y,
               int64_t y_stride) {
   const int mr = p.kern.max_rows;
-  if (p.kern.gemm != nullptr && t1 - t0 > 1) {
+  if (p.kern.gemm != nullptr && (t1 - t0 > 1 || p.kern.dot == nullptr)) {
     const int mt = kGemmTiles * p.kern.max_tokens;
     const int mrb = kGemmTiles * mr;
     for (int64_t t = t0; t < t1; t += mt) {
@@ -83,10 +84,42 @@ bool matmul_supported(DType weight_type) {
   return vec_dot_table().by_weight[static_cast<size_t>(weight_type)].dot != nullptr;
 }
 
+bool matmul_packable(DType weight_type) {
+  return packable(weight_type) && vec_dot_table().packed[static_cast<size_t>(weight_type)].gemm != nullptr;
+}
+
+size_t packed_matrix_bytes(const WeightMatrix& w) {
+  return packed_group_bytes(w.type, w.k) * static_cast<size_t>((w.n_out + kPackRows - 1) / kPackRows);
+}
+
+WeightMatrix pack_matrix(const WeightMatrix& w, void* dst, ThreadPool& pool) {
+  TANDEM_CHECK(!w.packed && packable(w.type), "pack_matrix: {} matrix cannot be packed", dtype_name(w.type));
+  const size_t gbytes = packed_group_bytes(w.type, w.k);
+  const int64_t groups = (w.n_out + kPackRows - 1) / kPackRows;
+  pool.parallel_for(groups, 16, [&](int64_t g0, int64_t g1, int) {
+    for (int64_t g = g0; g < g1; ++g) {
+      const int nrows = static_cast<int>(std::min<int64_t>(kPackRows, w.n_out - g * kPackRows));
+      pack_group(w.type, static_cast<const char*>(w.data) + static_cast<size_t>(g * kPackRows) * w.row_stride,
+                 w.row_stride, nrows, w.k, static_cast<char*>(dst) + static_cast<size_t>(g) * gbytes);
+    }
+  });
+  WeightMatrix p = w;
+  p.data = dst;
+  p.row_stride = gbytes / kPackRows;
+  p.packed = true;
+  return p;
+}
+
 void matmul(const VecDotTable& table, const WeightMatrix& w, const float* x, int64_t x_stride,
             int64_t n_tok, float* y, int64_t y_stride, ThreadPool& pool, MatmulScratch& scratch) {
-  const VecDotKernel& kern = table.by_weight[static_cast<size_t>(w.type)];
-  if (kern.dot == nullptr)
+  VecDotKernel kern = table.by_weight[static_cast<size_t>(w.type)];
+  ActQuantizeFn packed_quantize = nullptr;
+  if (w.packed) {
+    const PackedKernel& pk = table.packed[static_cast<size_t>(w.type)];
+    TANDEM_CHECK(pk.gemm != nullptr, "matmul: no packed {} kernel at this ISA level", dtype_name(w.type));
+    kern = VecDotKernel{w.type == DType::Q4_K ? DType::Q8_K : DType::Q8_0, nullptr, kPackRows, pk.gemm, pk.max_tokens};
+    packed_quantize = pk.act_quantize;
+  } else if (kern.dot == nullptr)
     throw_input("matmul: weight type {} has no vec-dot kernel (supported: f32, f16, bf16, q8_0, "
                 "q4_0, q4_1, q5_0, q5_1 and the K-quants that are registered)",
                 dtype_name(w.type));
@@ -109,11 +142,13 @@ void matmul(const VecDotTable& table, const WeightMatrix& w, const float* x, int
     p.act = reinterpret_cast<const char*>(x);
     p.act_stride = static_cast<size_t>(x_stride) * sizeof(float);
   } else {
-    const ActQuantizeFn quantize = table.act_quantize[static_cast<size_t>(kern.act_type)];
+    const ActQuantizeFn quantize =
+        packed_quantize ? packed_quantize : table.act_quantize[static_cast<size_t>(kern.act_type)];
     TANDEM_CHECK(quantize != nullptr, "no activation converter for {}", dtype_name(kern.act_type));
-    TANDEM_CHECK(k % block_size(kern.act_type) == 0, "k {} is not whole {} blocks", k,
+    const size_t act_bytes = packed_quantize ? packed_act_row_bytes(w.type, k) : row_bytes(kern.act_type, k);
+    TANDEM_CHECK(packed_quantize || k % block_size(kern.act_type) == 0, "k {} is not whole {} blocks", k,
                  dtype_name(kern.act_type));
-    p.act_stride = (row_bytes(kern.act_type, k) + kActRowAlign - 1) / kActRowAlign * kActRowAlign;
+    p.act_stride = (act_bytes + kActRowAlign - 1) / kActRowAlign * kActRowAlign;
     // [n_tok][act_stride] converted activations
     char* act = static_cast<char*>(scratch.reserve(p.act_stride * static_cast<size_t>(n_tok)));
     auto convert = [&](int64_t t0, int64_t t1, int) {

@@ -37,6 +37,9 @@ struct WeightMatrix {
   int64_t k = 0;      // elements per row (a multiple of the type's block size)
   int64_t n_out = 0;  // rows
   size_t row_stride = 0;
+  // Repacked in groups of 16 rows (kernels/packed.h): row_stride is then the group's bytes / 16
+  // and data holds ceil(n_out / 16) groups; only the active ISA's packed kernel reads it.
+  bool packed = false;
 
   // From a TensorView W[n_out][k] (ne = {k, n_out}; outer dimensions count as more rows, so
   // they must be contiguous with the rows).
@@ -45,6 +48,14 @@ struct WeightMatrix {
 
 // Does the active ISA have a kernel for weights of this type?
 bool matmul_supported(DType weight_type);
+
+// Does the active ISA have a kernel for this type repacked (then pack_matrix is worth doing)?
+bool matmul_packable(DType weight_type);
+// Bytes pack_matrix writes for w.
+size_t packed_matrix_bytes(const WeightMatrix& w);
+// Repacks w into dst (packed_matrix_bytes(w) bytes, 64-byte aligned), groups split over the
+// pool; returns the matrix that reads dst.
+WeightMatrix pack_matrix(const WeightMatrix& w, void* dst, ThreadPool& pool);
 
 // x: [n_tok][x_stride] f32, the first k of each row used. y: [n_tok][y_stride] f32, the first
 // n_out of each row written. Throws InputError when the weight type has no kernel.

@@ -10,6 +10,7 @@ VecDotTable build(Isa top) {
     register_vec_dot_float(t, isa);
     register_vec_dot_legacy(t, isa);
     register_vec_dot_k(t, isa);
+    register_gemm_packed(t, isa);
   }
   return t;
 }

@@ -46,8 +46,18 @@ struct VecDotKernel {
   int max_tokens = 1;      // tokens per gemm tile
 };
 
+// The kernel of a weight type repacked at load (kernels/packed.h): activations converted by
+// act_quantize into rows of packed_act_row_bytes(type, k), then gemm over whole groups of 16 rows
+// (w_stride = group bytes / 16; any nt, including 1 for matrix x vector).
+struct PackedKernel {
+  ActQuantizeFn act_quantize = nullptr;  // null: the type is not repacked at this level
+  GemmFn gemm = nullptr;
+  int max_tokens = 1;
+};
+
 struct VecDotTable {
   std::array<VecDotKernel, static_cast<size_t>(DType::Count)> by_weight{};
+  std::array<PackedKernel, static_cast<size_t>(DType::Count)> packed{};
   std::array<ActQuantizeFn, static_cast<size_t>(DType::Count)> act_quantize{};  // by act_type
 };
 
@@ -61,6 +71,7 @@ inline const VecDotTable& vec_dot_table() { return vec_dot_table(active_isa()); 
 void register_vec_dot_float(VecDotTable& t, Isa isa);
 void register_vec_dot_legacy(VecDotTable& t, Isa isa);
 void register_vec_dot_k(VecDotTable& t, Isa isa);
+void register_gemm_packed(VecDotTable& t, Isa isa);  // kernels/packed.cpp
 
 // The ISA variants behind the float and legacy registrars, one file each under x86/avx2/ and
 // x86/avx512/ (built with that level's flags; only called once CPUID says the level exists).
@@ -71,6 +82,7 @@ void register_vec_dot_legacy(VecDotTable& t);
 namespace avx512 {
 void register_vec_dot_float(VecDotTable& t);
 void register_vec_dot_legacy(VecDotTable& t);
+void register_gemm_packed(VecDotTable& t);
 }  // namespace avx512
 
 // The scalar Q8_0 activation quantizer, bit-exact with ggml's quantize_row_q8_0_ref:

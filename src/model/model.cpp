@@ -8,11 +8,11 @@
 
 namespace tandem::model {
 
-std::unique_ptr<Model> Model::load(const std::string& path) {
+std::unique_ptr<Model> Model::load(const std::string& path, const BindOptions& opts) {
   std::unique_ptr<Model> m(new Model(gguf::File::open(path)));
   const Metadata meta(m->file_);
   m->hp_ = read_hparams(meta);
-  m->weights_ = bind_weights(m->file_, m->hp_, declare_tensors(m->hp_));
+  m->weights_ = bind_weights(m->file_, m->hp_, declare_tensors(m->hp_), opts);
   m->tokenizer_ = Tokenizer::from_gguf(m->file_);
   if (m->tokenizer_.n_vocab() > m->hp_.n_vocab)
     throw_input("{}: the tokenizer has {} tokens but token_embd.weight only {} rows", path,

@@ -18,7 +18,7 @@ class Model {
  public:
   // Opens, validates and binds `path`. InputError for a missing or malformed file, an
   // unsupported architecture or tensor type, a missing tensor or a bad shape.
-  static std::unique_ptr<Model> load(const std::string& path);
+  static std::unique_ptr<Model> load(const std::string& path, const BindOptions& opts = {});
 
   const gguf::File& file() const { return file_; }
   const HParams& hparams() const { return hp_; }

@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "core/thread_pool.h"
 #include "kernels/quant.h"
 
 namespace tandem::model {
@@ -19,7 +20,7 @@ std::string shape_str(const std::array<int64_t, kMaxDims>& ne, int n) {
 
 class Binder {
  public:
-  Binder(const gguf::File& f, ModelWeights& w) : f_(f), w_(w) {}
+  Binder(const gguf::File& f, ModelWeights& w, const BindOptions& o) : f_(f), w_(w), opts_(o) {}
 
   // The tensor of a declaration after its checks; null for a missing optional tensor.
   const gguf::TensorInfo* check(const TensorDecl& d) {
@@ -48,7 +49,17 @@ class Binder {
     return p;
   }
 
-  WeightMatrix matrix(const gguf::TensorInfo& t) {
+  // shared: the tensor is also read another way (the tied embedding table), so keep it mapped.
+  WeightMatrix matrix(const gguf::TensorInfo& t, bool shared = false) {
+    if (opts_.repack && !shared && matmul_packable(t.type)) {
+      const WeightMatrix src = WeightMatrix::of(f_.view(t));
+      AlignedBuffer buf = AlignedBuffer::huge_pages(packed_matrix_bytes(src));
+      const WeightMatrix packed = pack_matrix(src, buf.data(), ThreadPool::global());
+      f_.release(t);
+      w_.packed_bytes += buf.size();
+      w_.owned.push_back(std::move(buf));
+      return packed;
+    }
     if (matmul_supported(t.type)) {
       w_.mapped_bytes += t.nbytes;
       return WeightMatrix::of(f_.view(t));
@@ -72,14 +83,15 @@ class Binder {
  private:
   const gguf::File& f_;
   ModelWeights& w_;
+  BindOptions opts_;
 };
 
 }  // namespace
 
 ModelWeights bind_weights(const gguf::File& file, const HParams& hp,
-                          const std::vector<TensorDecl>& decls) {
+                          const std::vector<TensorDecl>& decls, const BindOptions& opts) {
   ModelWeights w;
-  Binder b(file, w);
+  Binder b(file, w, opts);
   // Every declared tensor, checked once; then wired into the structure below by name.
   std::unordered_map<std::string, const gguf::TensorInfo*> found;
   for (const TensorDecl& d : decls) found[d.name] = b.check(d);
@@ -101,7 +113,7 @@ ModelWeights bind_weights(const gguf::File& file, const HParams& hp,
   TANDEM_CHECK(embd != nullptr, "token_embd.weight not declared");
   w.tok_embd = file.view(*embd);
   w.output_norm = vec("output_norm.weight");
-  w.output = hp.tied_output ? b.matrix(*embd) : mat("output.weight");
+  w.output = hp.tied_output ? b.matrix(*embd, /*shared=*/true) : mat("output.weight");
   w.rope_freqs = vec("rope_freqs.weight");
   w.layers.resize(static_cast<size_t>(hp.n_layer));
   for (int64_t l = 0; l < hp.n_layer; ++l) {

@@ -38,12 +38,21 @@ struct ModelWeights {
   std::vector<LayerWeights> layers;
   std::vector<AlignedBuffer> owned;     // f32 vectors and matrices converted at load
   size_t mapped_bytes = 0;              // bytes of the file the forward pass reads
+  size_t packed_bytes = 0;              // bytes of matrices repacked at load (in `owned`)
+};
+
+struct BindOptions {
+  // Repack matrices whose type has a packed kernel at the active ISA level (kernels/packed.h)
+  // into owned memory and drop their file pages; off: every matrix reads the mapping.
+  bool repack = true;
 };
 
 // Binds every declared tensor; InputError naming file and tensor for a missing tensor, a wrong
 // shape or a type tandem cannot use. Matrices of a type without a vec-dot kernel but with a
 // dequantizer are converted to f16 once (logged).
+// Matrices with a packed kernel are repacked (opts.repack), except the embedding table when it
+// doubles as the output matrix (it is read by row too, so it stays mapped).
 ModelWeights bind_weights(const gguf::File& file, const HParams& hp,
-                          const std::vector<TensorDecl>& decls);
+                          const std::vector<TensorDecl>& decls, const BindOptions& opts = {});
 
 }  // namespace tandem::model

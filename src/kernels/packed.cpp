@@ -1,0 +1,214 @@
+#include "kernels/packed.h"
+
+#include <cstring>
+
+#include "core/error.h"
+#include "kernels/quant_impl.h"
+
+namespace tandem {
+namespace {
+
+constexpr size_t kQ4_0GroupBlock = 2 * kPackRows + kPackRows * kQK / 2;   // 288
+constexpr size_t kQ8_0GroupBlock = 2 * kPackRows + kPackRows * kQK;       // 544
+constexpr size_t kQ4_KSubBlock = kPackRows * 32 / 2;                      // 256
+constexpr size_t kQ4_KHeader = 2 * 2 * kPackRows + 8 * kPackRows + 8 * kPackRows;  // 320
+constexpr size_t kQ4_KGroupBlock = kQ4_KHeader + 8 * kQ4_KSubBlock;        // 2368
+
+const char* src_row(const void* src, size_t stride, int r) {
+  return static_cast<const char*>(src) + static_cast<size_t>(r) * stride;
+}
+
+void put_f16(char* p, int r, f16 v) { std::memcpy(p + 2 * r, &v.bits, 2); }
+
+void pack_q4_0(const void* src, size_t stride, int nrows, int64_t nb, char* dst) {
+  for (int64_t b = 0; b < nb; ++b, dst += kQ4_0GroupBlock) {
+    for (int r = 0; r < nrows; ++r) {
+      const auto& x = reinterpret_cast<const BlockQ4_0*>(src_row(src, stride, r))[b];
+      put_f16(dst, r, x.d);
+      for (int j = 0; j < 4; ++j) std::memcpy(dst + 32 + j * 64 + r * 4, x.qs + 4 * j, 4);
+    }
+  }
+}
+
+void pack_q8_0(const void* src, size_t stride, int nrows, int64_t nb, char* dst) {
+  for (int64_t b = 0; b < nb; ++b, dst += kQ8_0GroupBlock) {
+    for (int r = 0; r < nrows; ++r) {
+      const auto& x = reinterpret_cast<const BlockQ8_0*>(src_row(src, stride, r))[b];
+      put_f16(dst, r, x.d);
+      for (int j = 0; j < 8; ++j)
+        for (int i = 0; i < 4; ++i)
+          dst[32 + j * 64 + r * 4 + i] = static_cast<char>(static_cast<uint8_t>(x.qs[4 * j + i]) ^ 0x80);
+    }
+  }
+}
+
+// Element e (0..255) of a Q4_K super-block: 64-element pairs of sub-blocks share qs[32 * pair
+// .. + 31], the even sub-block in the low nibbles.
+int q4_k_value(const BlockQ4_K& x, int e) {
+  const int pair = e / 64, i = e % 64;
+  const uint8_t byte = x.qs[32 * pair + i % 32];
+  return i < 32 ? byte & 0x0f : byte >> 4;
+}
+
+void pack_q4_k(const void* src, size_t stride, int nrows, int64_t nb, char* dst) {
+  for (int64_t b = 0; b < nb; ++b, dst += kQ4_KGroupBlock) {
+    for (int r = 0; r < nrows; ++r) {
+      const auto& x = reinterpret_cast<const BlockQ4_K*>(src_row(src, stride, r))[b];
+      put_f16(dst, r, x.d);
+      put_f16(dst + 32, r, x.dmin);
+      for (int s = 0; s < 8; ++s) {
+        uint8_t sc = 0, m = 0;
+        k_scale_min(s, x.scales, sc, m);
+        dst[64 + s * kPackRows + r] = static_cast<char>(sc);
+        dst[192 + (s / 2) * 32 + r * 2 + s % 2] = static_cast<char>(m);
+        char* q = dst + kQ4_KHeader + s * kQ4_KSubBlock;
+        for (int j = 0; j < 4; ++j)
+          for (int i = 0; i < 4; ++i) {
+            const int lo = q4_k_value(x, 32 * s + 4 * j + i), hi = q4_k_value(x, 32 * s + 16 + 4 * j + i);
+            q[j * 64 + r * 4 + i] = static_cast<char>(lo | (hi << 4));
+          }
+      }
+    }
+  }
+}
+
+float f16_at(const char* p, int r) {
+  f16 h;
+  std::memcpy(&h.bits, p + 2 * r, 2);
+  return to_f32(h);
+}
+
+}  // namespace
+
+void register_gemm_packed(VecDotTable& t, Isa isa) {
+  if (isa == Isa::Avx512) avx512::register_gemm_packed(t);
+}
+
+bool packable(DType type) { return type == DType::Q4_0 || type == DType::Q8_0 || type == DType::Q4_K; }
+
+size_t packed_group_bytes(DType type, int64_t k) {
+  switch (type) {
+    case DType::Q4_0: return static_cast<size_t>(k / kQK) * kQ4_0GroupBlock;
+    case DType::Q8_0: return static_cast<size_t>(k / kQK) * kQ8_0GroupBlock;
+    case DType::Q4_K: return static_cast<size_t>(k / kQK_K) * kQ4_KGroupBlock;
+    default: throw_input("no packed layout for weight type {}", dtype_name(type));
+  }
+}
+
+void pack_group(DType type, const void* src, size_t src_stride, int nrows, int64_t k, void* dst) {
+  TANDEM_CHECK(nrows >= 1 && nrows <= kPackRows, "pack_group: {} rows", nrows);
+  std::memset(dst, 0, packed_group_bytes(type, k));
+  char* d = static_cast<char*>(dst);
+  switch (type) {
+    case DType::Q4_0: pack_q4_0(src, src_stride, nrows, k / kQK, d); break;
+    case DType::Q8_0: pack_q8_0(src, src_stride, nrows, k / kQK, d); break;
+    case DType::Q4_K: pack_q4_k(src, src_stride, nrows, k / kQK_K, d); break;
+    default: throw_input("no packed layout for weight type {}", dtype_name(type));
+  }
+}
+
+size_t packed_act_row_bytes(DType weight_type, int64_t k) {
+  if (weight_type == DType::Q4_K) return static_cast<size_t>(k / kQK_K) * sizeof(ActQ8_K32);
+  return static_cast<size_t>(k / kQK) * sizeof(ActQ8_0S);
+}
+
+template <Isa I>
+void quantize_row_q8_0s(const float* x, void* dst, int64_t k) {
+  static const ActQuantizeFn q8 = vec_dot_table(I).act_quantize[static_cast<size_t>(DType::Q8_0)];
+  constexpr int64_t kChunk = 8;  // blocks per call of the underlying quantizer
+  BlockQ8_0 tmp[kChunk];
+  auto* y = static_cast<ActQ8_0S*>(dst);
+  const int64_t nb = k / kQK;
+  for (int64_t b0 = 0; b0 < nb; b0 += kChunk) {
+    const int64_t n = nb - b0 < kChunk ? nb - b0 : kChunk;
+    q8(x + b0 * kQK, tmp, n * kQK);
+    for (int64_t i = 0; i < n; ++i) {
+      ActQ8_0S& o = y[b0 + i];
+      o.d = to_f32(tmp[i].d);
+      int32_t s = 0;
+      for (int j = 0; j < kQK; ++j) s += tmp[i].qs[j];
+      o.sum = s;
+      std::memcpy(o.qs, tmp[i].qs, kQK);
+    }
+  }
+}
+
+template <Isa I>
+void quantize_row_q8_k32(const float* x, void* dst, int64_t k) {
+  static const ActQuantizeFn q8 = vec_dot_table(I).act_quantize[static_cast<size_t>(DType::Q8_K)];
+  BlockQ8_K tmp;
+  auto* y = static_cast<ActQ8_K32*>(dst);
+  for (int64_t b = 0; b < k / kQK_K; ++b) {
+    q8(x + b * kQK_K, &tmp, kQK_K);
+    y[b].d = tmp.d;
+    for (int s = 0; s < 8; ++s) y[b].sum32[s] = static_cast<int16_t>(tmp.bsums[2 * s] + tmp.bsums[2 * s + 1]);
+    std::memcpy(y[b].qs, tmp.qs, kQK_K);
+  }
+}
+
+template void quantize_row_q8_0s<Isa::Scalar>(const float*, void*, int64_t);
+template void quantize_row_q8_0s<Isa::Avx2>(const float*, void*, int64_t);
+template void quantize_row_q8_0s<Isa::Avx512>(const float*, void*, int64_t);
+template void quantize_row_q8_k32<Isa::Scalar>(const float*, void*, int64_t);
+template void quantize_row_q8_k32<Isa::Avx2>(const float*, void*, int64_t);
+template void quantize_row_q8_k32<Isa::Avx512>(const float*, void*, int64_t);
+
+void packed_gemm_ref(DType type, int64_t k, const void* w, size_t w_stride, int nr,
+                     const void* act, size_t act_stride, int nt, float* out, size_t out_stride) {
+  const size_t gbytes = packed_group_bytes(type, k);
+  TANDEM_CHECK(gbytes == kPackRows * w_stride, "packed_gemm_ref: w_stride {} for group of {} bytes",
+               w_stride, gbytes);
+  for (int t = 0; t < nt; ++t) {
+    const char* a = static_cast<const char*>(act) + static_cast<size_t>(t) * act_stride;
+    for (int r = 0; r < nr; ++r) {
+      const char* g = static_cast<const char*>(w) + static_cast<size_t>(r / kPackRows) * gbytes;
+      const int lane = r % kPackRows;
+      float acc = 0.0f;
+      if (type == DType::Q4_0 || type == DType::Q8_0) {
+        const bool q4 = type == DType::Q4_0;
+        const size_t blk = q4 ? kQ4_0GroupBlock : kQ8_0GroupBlock;
+        for (int64_t b = 0; b < k / kQK; ++b) {
+          const char* p = g + static_cast<size_t>(b) * blk;
+          const auto& ab = reinterpret_cast<const ActQ8_0S*>(a)[b];
+          int32_t s = 0;
+          for (int e = 0; e < kQK; ++e) {
+            int q;
+            if (q4) {
+              const int j = (e % 16) / 4, i = e % 4;
+              const uint8_t byte = static_cast<uint8_t>(p[32 + j * 64 + lane * 4 + i]);
+              q = (e < 16 ? byte & 0x0f : byte >> 4) - 8;
+            } else {
+              q = static_cast<int>(static_cast<uint8_t>(p[32 + (e / 4) * 64 + lane * 4 + e % 4])) - 128;
+            }
+            s += q * ab.qs[e];
+          }
+          acc += static_cast<float>(s) * (f16_at(p, lane) * ab.d);
+        }
+      } else if (type == DType::Q4_K) {
+        for (int64_t b = 0; b < k / kQK_K; ++b) {
+          const char* p = g + static_cast<size_t>(b) * kQ4_KGroupBlock;
+          const auto& ab = reinterpret_cast<const ActQ8_K32*>(a)[b];
+          int32_t isum = 0, msum = 0;
+          for (int s = 0; s < 8; ++s) {
+            const char* q = p + kQ4_KHeader + s * kQ4_KSubBlock;
+            int32_t ip = 0;
+            for (int e = 0; e < 32; ++e) {
+              const int j = (e % 16) / 4, i = e % 4;
+              const uint8_t byte = static_cast<uint8_t>(q[j * 64 + lane * 4 + i]);
+              ip += (e < 16 ? byte & 0x0f : byte >> 4) * ab.qs[32 * s + e];
+            }
+            isum += ip * static_cast<uint8_t>(p[64 + s * kPackRows + lane]);
+            msum += static_cast<uint8_t>(p[192 + (s / 2) * 32 + lane * 2 + s % 2]) * ab.sum32[s];
+          }
+          acc += static_cast<float>(isum) * (f16_at(p, lane) * ab.d);
+          acc -= static_cast<float>(msum) * (f16_at(p + 32, lane) * ab.d);
+        }
+      } else {
+        throw_input("no packed layout for weight type {}", dtype_name(type));
+      }
+      out[static_cast<size_t>(t) * out_stride + r] = acc;
+    }
+  }
+}
+
+}  // namespace tandem

@@ -1,0 +1,188 @@
+// AVX-512 VNNI kernels over weights repacked in groups of 16 rows (kernels/packed.h): a tile
+// of 16 rows x NT tokens keeps one f32 accumulator vector per token (lane r = row r). Each
+// block's weights are loaded and unpacked once per tile; per token, vpdpbusd multiplies 4
+// activation bytes (broadcast to all lanes) into all 16 rows at once.
+//
+// vpdpbusd multiplies unsigned weight bytes by signed activation bytes; the weights' offset is
+// taken back through the integer accumulator's start value:
+//   Q4_0: sum (q - 8) * a = dpbusd(-8 * sum(a), q, a)      q in [0, 15]
+//   Q8_0: sum w * a      = dpbusd(-128 * sum(a), w + 128, a)
+//   Q4_K: per sub-block s, sum q * a (q in [0, 15]) times its 6-bit scale, and the mins as
+//         sum_s m_s * sum32_s(a) (vpdpwssd over pairs of sub-blocks).
+// sum(a) comes with the activations (ActQ8_0S / ActQ8_K32), so every value is exact until the
+// single conversion to f32 per block (per super-block for Q4_K).
+#include <immintrin.h>
+
+#include <array>
+#include <cstring>
+#include <utility>
+
+#include "kernels/packed.h"
+#include "kernels/vec_dot.h"
+
+namespace tandem::avx512 {
+namespace {
+
+constexpr int kMaxTokens = 8;
+constexpr int kMaxTokensK = 6;
+// Software prefetch distance along a group's stream, in bytes (the stream is sequential, but a
+// prefetch a few blocks ahead keeps the loads in flight while decode waits on memory).
+constexpr size_t kPrefetchAhead = 1024;
+
+inline int32_t load_i32(const void* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+// The 8 unsigned vectors of one 32-element block of 16 rows: vector j holds elements 4j..4j+3
+// of every row (j < 4 from low nibbles, j >= 4 elements 16 + 4(j-4).. from high nibbles).
+inline void unpack_nibbles(const char* p, __m512i q[8]) {
+  const __m512i m = _mm512_set1_epi8(0x0f);
+  for (int j = 0; j < 4; ++j) {
+    const __m512i v = _mm512_loadu_si512(p + 64 * j);
+    q[j] = _mm512_and_si512(v, m);
+    q[j + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m);
+  }
+}
+
+// sum over the block of q * a for all 16 rows, starting from `init`.
+inline __m512i dot_block(__m512i init, const __m512i q[8], const int8_t* a) {
+  __m512i s0 = init, s1 = _mm512_setzero_si512();
+  for (int j = 0; j < 8; j += 2) {
+    s0 = _mm512_dpbusd_epi32(s0, q[j], _mm512_set1_epi32(load_i32(a + 4 * j)));
+    s1 = _mm512_dpbusd_epi32(s1, q[j + 1], _mm512_set1_epi32(load_i32(a + 4 * j + 4)));
+  }
+  return _mm512_add_epi32(s0, s1);
+}
+
+inline void store_rows(float* out, __m512 v, int nrows) {
+  if (nrows >= kPackRows)
+    _mm512_storeu_ps(out, v);
+  else
+    _mm512_mask_storeu_ps(out, static_cast<__mmask16>((1u << nrows) - 1), v);
+}
+
+struct Q4_0x16 {
+  static constexpr size_t kBlock = 288;
+  static constexpr int kOffset = 8;
+  static void weights(const char* p, __m512i q[8]) { unpack_nibbles(p + 32, q); }
+};
+struct Q8_0x16 {
+  static constexpr size_t kBlock = 544;
+  static constexpr int kOffset = 128;
+  static void weights(const char* p, __m512i q[8]) {
+    for (int j = 0; j < 8; ++j) q[j] = _mm512_loadu_si512(p + 32 + 64 * j);
+  }
+};
+
+// One group (16 rows) x NT tokens of a Q4_0 / Q8_0 matrix.
+template <typename F, int NT>
+void tile_legacy(int64_t nb, const char* g, const char* act, size_t as, float* out, size_t os, int nrows) {
+  __m512 acc[NT];
+  for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const char* p = g + static_cast<size_t>(b) * F::kBlock;
+    _mm_prefetch(p + kPrefetchAhead, _MM_HINT_T0);
+    if constexpr (F::kBlock > 512) _mm_prefetch(p + kPrefetchAhead + 512, _MM_HINT_T0);
+    const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    __m512i q[8];
+    F::weights(p, q);
+    for (int t = 0; t < NT; ++t) {
+      const auto& a = reinterpret_cast<const ActQ8_0S*>(act + static_cast<size_t>(t) * as)[b];
+      const __m512i s = dot_block(_mm512_set1_epi32(-F::kOffset * a.sum), q, a.qs);
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_set1_ps(a.d)), acc[t]);
+    }
+  }
+  for (int t = 0; t < NT; ++t) store_rows(out + static_cast<size_t>(t) * os, acc[t], nrows);
+}
+
+// One group x NT tokens of a Q4_K matrix.
+template <int NT>
+void tile_q4_k(int64_t nb, const char* g, const char* act, size_t as, float* out, size_t os, int nrows) {
+  constexpr size_t kBlock = 2368, kHeader = 320, kSub = 256;
+  __m512 acc[NT];
+  for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const char* p = g + static_cast<size_t>(b) * kBlock;
+    __m512i isum[NT];
+    for (int t = 0; t < NT; ++t) isum[t] = _mm512_setzero_si512();
+    for (int s = 0; s < 8; ++s) {
+      const char* qp = p + kHeader + s * kSub;
+      _mm_prefetch(qp + kPrefetchAhead, _MM_HINT_T0);
+      const __m512i sc = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 64 + 16 * s)));
+      __m512i q[8];
+      unpack_nibbles(qp, q);
+      for (int t = 0; t < NT; ++t) {
+        const auto& a = reinterpret_cast<const ActQ8_K32*>(act + static_cast<size_t>(t) * as)[b];
+        const __m512i ip = dot_block(_mm512_setzero_si512(), q, a.qs + 32 * s);
+        isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(ip, sc));
+      }
+    }
+    const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    const __m512 dm = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32)));
+    __m512i mins[4];
+    for (int i = 0; i < 4; ++i)
+      mins[i] = _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 192 + 32 * i)));
+    for (int t = 0; t < NT; ++t) {
+      const auto& a = reinterpret_cast<const ActQ8_K32*>(act + static_cast<size_t>(t) * as)[b];
+      __m512i ms = _mm512_setzero_si512();
+      for (int i = 0; i < 4; ++i) ms = _mm512_dpwssd_epi32(ms, mins[i], _mm512_set1_epi32(load_i32(a.sum32 + 2 * i)));
+      const __m512 da = _mm512_set1_ps(a.d);
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(dw, da), acc[t]);
+      acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(ms), _mm512_mul_ps(dm, da), acc[t]);
+    }
+  }
+  for (int t = 0; t < NT; ++t) store_rows(out + static_cast<size_t>(t) * os, acc[t], nrows);
+}
+
+using TileFn = void (*)(int64_t, const char*, const char*, size_t, float*, size_t, int);
+
+template <typename F, int... I>
+constexpr std::array<TileFn, sizeof...(I)> legacy_tiles(std::integer_sequence<int, I...>) {
+  return {&tile_legacy<F, I + 1>...};
+}
+template <int... I>
+constexpr std::array<TileFn, sizeof...(I)> k_tiles(std::integer_sequence<int, I...>) {
+  return {&tile_q4_k<I + 1>...};
+}
+
+template <typename Tiles, int MaxT, int64_t BlockElems>
+void gemm_groups(const Tiles& tiles, int64_t k, const void* w, size_t w_stride, int nr, const void* act,
+                 size_t act_stride, int nt, float* out, size_t out_stride) {
+  const size_t gbytes = kPackRows * w_stride;
+  const auto* wp = static_cast<const char*>(w);
+  const auto* ap = static_cast<const char*>(act);
+  for (int t = 0; t < nt; t += MaxT) {
+    const int mt = nt - t < MaxT ? nt - t : MaxT;
+    for (int r = 0; r < nr; r += kPackRows) {
+      tiles[mt - 1](k / BlockElems, wp + static_cast<size_t>(r / kPackRows) * gbytes,
+                    ap + static_cast<size_t>(t) * act_stride, act_stride,
+                    out + static_cast<size_t>(t) * out_stride + r, out_stride, nr - r);
+    }
+  }
+}
+
+constexpr auto kQ4_0Tiles = legacy_tiles<Q4_0x16>(std::make_integer_sequence<int, kMaxTokens>{});
+constexpr auto kQ8_0Tiles = legacy_tiles<Q8_0x16>(std::make_integer_sequence<int, kMaxTokens>{});
+constexpr auto kQ4_KTiles = k_tiles(std::make_integer_sequence<int, kMaxTokensK>{});
+
+void gemm_q4_0(int64_t k, const void* w, size_t ws, int nr, const void* act, size_t as, int nt, float* out, size_t os) {
+  gemm_groups<decltype(kQ4_0Tiles), kMaxTokens, kQK>(kQ4_0Tiles, k, w, ws, nr, act, as, nt, out, os);
+}
+void gemm_q8_0(int64_t k, const void* w, size_t ws, int nr, const void* act, size_t as, int nt, float* out, size_t os) {
+  gemm_groups<decltype(kQ8_0Tiles), kMaxTokens, kQK>(kQ8_0Tiles, k, w, ws, nr, act, as, nt, out, os);
+}
+void gemm_q4_k(int64_t k, const void* w, size_t ws, int nr, const void* act, size_t as, int nt, float* out, size_t os) {
+  gemm_groups<decltype(kQ4_KTiles), kMaxTokensK, kQK_K>(kQ4_KTiles, k, w, ws, nr, act, as, nt, out, os);
+}
+
+}  // namespace
+
+void register_gemm_packed(VecDotTable& t) {
+  t.packed[static_cast<size_t>(DType::Q4_0)] = {quantize_row_q8_0s<Isa::Avx512>, gemm_q4_0, kMaxTokens};
+  t.packed[static_cast<size_t>(DType::Q8_0)] = {quantize_row_q8_0s<Isa::Avx512>, gemm_q8_0, kMaxTokens};
+  t.packed[static_cast<size_t>(DType::Q4_K)] = {quantize_row_q8_k32<Isa::Avx512>, gemm_q4_k, kMaxTokensK};
+}
+
+}  // namespace tandem::avx512
