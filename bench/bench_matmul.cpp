@@ -59,11 +59,13 @@ void fill(DType t, std::byte* p, size_t n, uint64_t seed) {
   }
 }
 
-// The matrices of one type (only one type's set is alive at a time).
+// The matrices of one type (only one type's set is alive at a time), repacked as the model
+// loader does when the active ISA has a packed kernel for the type.
 struct WorkingSet {
   DType type = DType::Count;
   size_t matrix_bytes = 0;
   std::vector<AlignedBuffer> mats;
+  std::vector<WeightMatrix> views;
 };
 
 WorkingSet& working_set(DType t) {
@@ -73,17 +75,26 @@ WorkingSet& working_set(DType t) {
     ws.type = t;
     ws.matrix_bytes = row_bytes(t, kDim) * kDim;
     const size_t n = std::max<size_t>(2, (kWorkingSetMin + ws.matrix_bytes - 1) / ws.matrix_bytes);
+    ws.views.clear();
     for (size_t i = 0; i < n; ++i) {
-      ws.mats.emplace_back(ws.matrix_bytes);
-      fill(t, ws.mats.back().data(), ws.matrix_bytes, i + 1);
+      AlignedBuffer raw(ws.matrix_bytes);
+      fill(t, raw.data(), ws.matrix_bytes, i + 1);
+      const WeightMatrix w{t, raw.data(), kDim, kDim, row_bytes(t, kDim)};
+      if (matmul_packable(t)) {
+        AlignedBuffer packed = AlignedBuffer::huge_pages(packed_matrix_bytes(w));
+        ws.views.push_back(pack_matrix(w, packed.data(), pool(2)));
+        ws.mats.push_back(std::move(packed));
+      } else {
+        ws.views.push_back(w);
+        ws.mats.push_back(std::move(raw));
+      }
     }
+    ws.matrix_bytes = ws.mats.front().size();
   }
   return ws;
 }
 
-WeightMatrix matrix(const WorkingSet& ws, size_t i) {
-  return WeightMatrix{ws.type, ws.mats[i].data(), kDim, kDim, row_bytes(ws.type, kDim)};
-}
+WeightMatrix matrix(const WorkingSet& ws, size_t i) { return ws.views[i]; }
 
 std::vector<float> random_x(int64_t n) {
   std::mt19937 rng(1);

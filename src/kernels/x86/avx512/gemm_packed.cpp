@@ -27,7 +27,7 @@ constexpr int kMaxTokens = 8;
 constexpr int kMaxTokensK = 6;
 // Software prefetch distance along a group's stream, in bytes (the stream is sequential, but a
 // prefetch a few blocks ahead keeps the loads in flight while decode waits on memory).
-constexpr size_t kPrefetchAhead = 1024;
+constexpr size_t kPrefetchAhead = 2048;
 
 inline int32_t load_i32(const void* p) {
   int32_t v;
@@ -83,8 +83,7 @@ void tile_legacy(int64_t nb, const char* g, const char* act, size_t as, float* o
   for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
     const char* p = g + static_cast<size_t>(b) * F::kBlock;
-    _mm_prefetch(p + kPrefetchAhead, _MM_HINT_T0);
-    if constexpr (F::kBlock > 512) _mm_prefetch(p + kPrefetchAhead + 512, _MM_HINT_T0);
+    for (size_t l = 0; l < F::kBlock; l += 64) _mm_prefetch(p + kPrefetchAhead + l, _MM_HINT_T0);
     const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
     __m512i q[8];
     F::weights(p, q);
@@ -109,7 +108,7 @@ void tile_q4_k(int64_t nb, const char* g, const char* act, size_t as, float* out
     for (int t = 0; t < NT; ++t) isum[t] = _mm512_setzero_si512();
     for (int s = 0; s < 8; ++s) {
       const char* qp = p + kHeader + s * kSub;
-      _mm_prefetch(qp + kPrefetchAhead, _MM_HINT_T0);
+      for (size_t l = 0; l < kSub; l += 64) _mm_prefetch(qp + kPrefetchAhead + l, _MM_HINT_T0);
       const __m512i sc = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 64 + 16 * s)));
       __m512i q[8];
       unpack_nibbles(qp, q);
