@@ -7,7 +7,9 @@
 // multi-token form (gemm) where it has one.
 #pragma once
 
+#include <array>
 #include <cstddef>
+#include <span>
 #include <cstdint>
 
 #include "core/buffer.h"
@@ -20,13 +22,16 @@ namespace tandem {
 
 // Holds converted activations between calls: grows to the largest call, then never
 // allocates again. Not shared between concurrent matmul calls.
+inline constexpr int kMaxMatmulParts = 4;
+
 class MatmulScratch {
  public:
-  void* reserve(size_t bytes);
-  size_t capacity() const { return buf_.size(); }
+  // Slot i holds the converted activations of the i-th matrix of a call (kMaxMatmulParts).
+  void* reserve(int slot, size_t bytes);
+  size_t capacity() const;
 
  private:
-  AlignedBuffer buf_;
+  std::array<AlignedBuffer, kMaxMatmulParts> bufs_;
 };
 
 // A weight matrix W[n_out][k] as the kernels see it: rows of whole blocks, row_stride bytes
@@ -68,6 +73,27 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tok, float* y, Thre
 // The same with an explicit kernel table (tests compare ISA levels through this).
 void matmul(const VecDotTable& table, const WeightMatrix& w, const float* x, int64_t x_stride,
             int64_t n_tok, float* y, int64_t y_stride, ThreadPool& pool, MatmulScratch& scratch);
+
+// One output of matmul_multi: y [n_tok][y_stride] = x . W^T.
+struct MatmulOut {
+  const WeightMatrix* w;
+  float* y;
+  int64_t y_stride;
+};
+
+// Several matrices with the same k over the same activations (attention's q, k, v) as one
+// job: activations converted once per distinct format, tasks from all matrices shared out
+// together, one wait at the end instead of one per matrix. Same results as separate calls.
+void matmul_multi(const VecDotTable& table, std::span<const MatmulOut> outs, const float* x,
+                  int64_t x_stride, int64_t n_tok, ThreadPool& pool, MatmulScratch& scratch);
+
+// The feed-forward's gate and up projections and SwiGLU in one job:
+//   y[t][r] = silu(x_t . gate_r) * (x_t . up_r)
+// each task computing the same rows of both and combining them while they are in cache.
+// up_out [n_tok][y_stride] receives the up projection (scratch for the caller).
+void matmul_swiglu(const WeightMatrix& gate, const WeightMatrix& up, const float* x, int64_t x_stride,
+                   int64_t n_tok, float* y, float* up_out, int64_t y_stride, ThreadPool& pool,
+                   MatmulScratch& scratch);
 
 // W given as a TensorView W[n_out][k] (ne = {k, n_out}, rows nb[1] bytes apart).
 void matmul(const TensorView& w, const float* x, int64_t n_tok, float* y, ThreadPool& pool);

@@ -86,9 +86,8 @@ void Context::forward(const TokenId* tokens, int64_t n, bool all_logits, float* 
     const LayerWeights& L = w.layers[static_cast<size_t>(l)];
     // Attention block.
     for (int64_t t = 0; t < n; ++t) rms_norm(x + t * E, L.attn_norm, hp_.rms_eps, h + t * E, E);
-    mm(L.wq, h, E, q, qw);
-    mm(L.wk, h, E, k, kw);
-    mm(L.wv, h, E, v, vw);
+    const MatmulOut qkv[] = {{&L.wq, q, qw}, {&L.wk, k, kw}, {&L.wv, v, vw}};
+    matmul_multi(vec_dot_table(), qkv, h, E, n, pool, mm_scratch_);
     if (L.bq) {
       add_row(q, L.bq, q, n, qw);
       add_row(k, L.bk, k, n, kw);
@@ -107,9 +106,7 @@ void Context::forward(const TokenId* tokens, int64_t n, bool all_logits, float* 
     add(x, h, x, n * E);
     // Feed-forward block: down(silu(gate(x)) * up(x)).
     for (int64_t t = 0; t < n; ++t) rms_norm(x + t * E, L.ffn_norm, hp_.rms_eps, h + t * E, E);
-    mm(L.gate, h, E, gate, F);
-    mm(L.up, h, E, up, F);
-    swiglu(gate, up, gate, n * F);
+    matmul_swiglu(L.gate, L.up, h, E, n, gate, up, F, pool, mm_scratch_);
     mm(L.down, gate, F, h, E);
     add(x, h, x, n * E);
   }

@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/quant_blocks.h"
+#include "kernels/element_ops.h"
 #include "kernels/matmul.h"
 #include "random_weights.h"
 
@@ -162,10 +163,58 @@ TEST(Matmul, ScratchStopsGrowing) {
   MatmulScratch scratch;
   matmul(w, x.data(), k, 64, y.data(), n_out, pool, scratch);
   const size_t cap = scratch.capacity();
-  const void* p = scratch.reserve(1);
+  const void* p = scratch.reserve(0, 1);
   for (int64_t n_tok : {1, 17, 64}) matmul(w, x.data(), k, n_tok, y.data(), n_out, pool, scratch);
   EXPECT_EQ(scratch.capacity(), cap);
-  EXPECT_EQ(scratch.reserve(1), p);
+  EXPECT_EQ(scratch.reserve(0, 1), p);
+}
+
+// matmul_multi (several matrices, mixed types and layouts, one job) and matmul_swiglu give
+// exactly what separate matmul calls (and swiglu) give.
+TEST(Matmul, FusedJobsMatchSeparateCalls) {
+  std::mt19937 rng(9);
+  ThreadPool pool(2);
+  const int64_t k = 512;
+  const DType types[] = {DType::Q4_K, DType::Q6_K, DType::Q8_0};
+  const int64_t rows[] = {64, 37, 16};
+  std::vector<std::vector<uint8_t>> bytes;
+  std::vector<AlignedBuffer> packed;
+  std::vector<WeightMatrix> ws;
+  for (int i = 0; i < 3; ++i) {
+    bytes.push_back(random_matrix(types[i], k, rows[i], row_bytes(types[i], k), rng));
+    WeightMatrix w{types[i], bytes.back().data(), k, rows[i], row_bytes(types[i], k)};
+    if (matmul_packable(w.type)) {
+      packed.emplace_back(packed_matrix_bytes(w));
+      w = pack_matrix(w, packed.back().data(), pool);
+    }
+    ws.push_back(w);
+  }
+  for (int64_t n_tok : {1, 9, 40}) {
+    std::vector<float> x(static_cast<size_t>(n_tok * k));
+    std::normal_distribution<float> dist(0.0f, 1.0f);
+    for (auto& v : x) v = dist(rng);
+    MatmulScratch scratch;
+    std::vector<std::vector<float>> want(3), got(3);
+    std::vector<MatmulOut> outs;
+    for (int i = 0; i < 3; ++i) {
+      want[i].assign(static_cast<size_t>(n_tok * rows[i]), 0.0f);
+      got[i].assign(want[i].size(), -1.0f);
+      matmul(ws[static_cast<size_t>(i)], x.data(), k, n_tok, want[i].data(), rows[i], pool, scratch);
+      outs.push_back({&ws[static_cast<size_t>(i)], got[i].data(), rows[i]});
+    }
+    matmul_multi(vec_dot_table(), outs, x.data(), k, n_tok, pool, scratch);
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(got[i], want[i]) << dtype_name(types[i]) << " n_tok=" << n_tok;
+
+    // gate = matrix 0, up = matrix 0 read as another (same shape) matrix: use 0 and a fresh one.
+    const auto up_bytes = random_matrix(DType::Q4_K, k, rows[0], row_bytes(DType::Q4_K, k), rng);
+    WeightMatrix up{DType::Q4_K, up_bytes.data(), k, rows[0], row_bytes(DType::Q4_K, k)};
+    std::vector<float> g_sep(want[0].size()), u_sep(want[0].size()), y(want[0].size()), u(want[0].size());
+    matmul(ws[0], x.data(), k, n_tok, g_sep.data(), rows[0], pool, scratch);
+    matmul(up, x.data(), k, n_tok, u_sep.data(), rows[0], pool, scratch);
+    swiglu(g_sep.data(), u_sep.data(), g_sep.data(), static_cast<int64_t>(g_sep.size()));
+    matmul_swiglu(ws[0], up, x.data(), k, n_tok, y.data(), u.data(), rows[0], pool, scratch);
+    EXPECT_EQ(y, g_sep) << "swiglu n_tok=" << n_tok;
+  }
 }
 
 TEST(Matmul, TypeWithoutKernelIsInputError) {

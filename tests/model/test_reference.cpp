@@ -1,5 +1,5 @@
 // The forward pass against an independent PyTorch implementation (tests/reference/): tiny
-// random-weight models of every supported variant, in F32, F16 and Q8_0, written by the
+// random-weight models of every supported variant, in F32, F16, Q8_0 and Q4_0, written by the
 // reference's own GGUF writer; logits at every prompt position and 32 greedy tokens must agree.
 #include <gtest/gtest.h>
 
@@ -28,7 +28,7 @@ namespace fs = std::filesystem;
 double tolerance(const std::string& dtype) {
   if (dtype == "f32") return 1e-5;
   if (dtype == "f16") return 5e-4;
-  return 5e-2;  // q8_0
+  return 5e-2;  // q8_0, q4_0
 }
 
 class Reference : public ::testing::Test {
@@ -69,13 +69,17 @@ double max_diff(std::span<const float> ours, const nlohmann::json& ref) {
 TEST_F(Reference, EveryVariantMatchesPyTorch) {
   ASSERT_NE(manifest_, nullptr);
   const auto& models = (*manifest_)["models"];
-  ASSERT_EQ(models.size(), 24u);  // 8 variants x 3 types
+  ASSERT_EQ(models.size(), 32u);  // 8 variants x 4 types
   std::map<std::string, double> worst;
   std::map<std::string, int> greedy_steps;
   for (const auto& m : models) {
     const std::string file = m["file"], dtype = m["dtype"];
+    const bool quantized = dtype == "q8_0" || dtype == "q4_0";  // activations quantized too
     SCOPED_TRACE(file);
     auto model = Model::load((*dir_ / file).string());
+    // Quantized matrices run repacked wherever this ISA level has the packed kernel.
+    const WeightMatrix& wq = model->weights().layers[0].wq;
+    EXPECT_EQ(wq.packed, matmul_packable(wq.type)) << isa_name(active_isa());
     const int64_t V = model->hparams().n_vocab;
     const std::vector<TokenId> prompt = m["prompt"].get<std::vector<TokenId>>();
     const auto& ref_logits = m["logits"];
@@ -103,14 +107,14 @@ TEST_F(Reference, EveryVariantMatchesPyTorch) {
       // further apart than the tolerance allows our logits to move.
       std::vector<double> r = greedy_logits[i].get<std::vector<double>>();
       std::partial_sort(r.begin(), r.begin() + 2, r.end(), std::greater<>());
-      if (dtype != "q8_0" || r[0] - r[1] > 2 * tolerance(dtype) * std::abs(r[0])) {
+      if (!quantized || r[0] - r[1] > 2 * tolerance(dtype) * std::abs(r[0])) {
         EXPECT_EQ(best, greedy[i]) << "greedy step " << i;
         ++decided;
       }
       const TokenId next[1] = {greedy[i]};  // follow the reference so one miss does not cascade
       logits = ctx.eval(next);
     }
-    EXPECT_GE(decided, dtype == "q8_0" ? 10 : 32) << "too few clear greedy steps";
+    EXPECT_GE(decided, quantized ? 10 : 32) << "too few clear greedy steps";
     greedy_steps[dtype] += decided;
     EXPECT_LE(dg, tolerance(dtype)) << "decode logits";
     worst[dtype] = std::max(worst[dtype], dg);

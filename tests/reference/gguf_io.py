@@ -1,7 +1,9 @@
 """A small GGUF reader and writer, written from the format's specification (ggml's docs/gguf.md),
 independent of tandem's C++ code: header, typed metadata, tensor infos, aligned data; F32, F16,
-BF16 and Q8_0 tensors (Q8_0: blocks of 32 values, an f16 scale d = max|x| / 127 and 32 int8
-q = round(x / d), rounding half away from zero as ggml's roundf does)."""
+BF16, Q8_0 and Q4_0 tensors (Q8_0: blocks of 32 values, an f16 scale d = max|x| / 127 and 32 int8
+q = round(x / d), rounding half away from zero as ggml's roundf does; Q4_0: blocks of 32, d =
+(the value of largest magnitude) / -8 and 4-bit q = min(15, trunc(x / d + 8.5)), x = (q - 8) d,
+element j in the low nibble of byte j and element j + 16 in its high nibble)."""
 import struct
 
 import numpy as np
@@ -12,7 +14,7 @@ U8, I8, U16, I16, U32, I32, F32, BOOL, STR, ARR, U64, I64, F64 = range(13)
 SCALAR = {U8: "<B", I8: "<b", U16: "<H", I16: "<h", U32: "<I", I32: "<i", F32: "<f", BOOL: "<?",
           U64: "<Q", I64: "<q", F64: "<d"}
 # tensor types (ggml ids)
-T_F32, T_F16, T_Q8_0, T_BF16 = 0, 1, 8, 30
+T_F32, T_F16, T_Q4_0, T_Q8_0, T_BF16 = 0, 1, 2, 8, 30
 
 
 class Reader:
@@ -80,6 +82,13 @@ class Reader:
             d = blocks[:, :2].copy().view(np.float16).astype(np.float32)
             q = blocks[:, 2:].copy().view(np.int8).astype(np.float32)
             return (q * d).reshape(shape)
+        if ttype == T_Q4_0:
+            nb = n // 32
+            blocks = np.frombuffer(self.buf, np.uint8, nb * 18, off).reshape(nb, 18)
+            d = blocks[:, :2].copy().view(np.float16).astype(np.float32)
+            qs = blocks[:, 2:]
+            q = np.concatenate([qs & 0x0F, qs >> 4], axis=1).astype(np.float32) - 8.0
+            return (q * d).reshape(shape)
         raise ValueError(f"tensor {name}: type {ttype} is not supported by the reference")
 
 
@@ -94,6 +103,21 @@ def quantize_q8_0(x):
     out = np.zeros((x.shape[0], 34), np.uint8)
     out[:, :2] = d.astype(np.float16).reshape(-1, 1).view(np.uint8)
     out[:, 2:] = q.astype(np.int8).view(np.uint8)
+    return out.tobytes()
+
+
+def quantize_q4_0(x):
+    """float32 rows -> Q4_0 bytes, as ggml's quantize_row_q4_0_ref."""
+    x = np.asarray(x, np.float32).reshape(-1, 32)
+    idx = np.abs(x).argmax(axis=1)
+    vmax = x[np.arange(x.shape[0]), idx]  # the value of largest magnitude, with its sign
+    d = (vmax / np.float32(-8.0)).astype(np.float32)
+    ids = np.where(d != 0, np.float32(1.0) / np.where(d != 0, d, 1), 0).astype(np.float32)
+    v = (x * ids[:, None] + np.float32(8.5)).astype(np.float32)
+    q = np.minimum(15, np.trunc(v)).astype(np.uint8)
+    out = np.zeros((x.shape[0], 18), np.uint8)
+    out[:, :2] = d.astype(np.float16).reshape(-1, 1).view(np.uint8)
+    out[:, 2:] = q[:, :16] | (q[:, 16:] << 4)
     return out.tobytes()
 
 
@@ -113,6 +137,8 @@ class Writer:
             data = a.astype(np.float16).tobytes()
         elif ttype == T_Q8_0:
             data = quantize_q8_0(a)
+        elif ttype == T_Q4_0:
+            data = quantize_q4_0(a)
         else:
             raise ValueError(ttype)
         self.tensors.append((name, list(reversed(a.shape)), ttype, data))

@@ -1,4 +1,4 @@
-"""Writes tiny random-weight GGUF models of every supported variant, in F32, F16 and Q8_0, and
+"""Writes tiny random-weight GGUF models of every supported variant, in F32, F16, Q8_0 and Q4_0, and
 the reference outputs for each (reference_model.py on the weights read back by gguf_io.py):
 logits at every position of a fixed prompt, then 32 greedy tokens with the logits before each.
 Usage: make_models.py OUT_DIR   -> OUT_DIR/*.gguf and OUT_DIR/manifest.json"""
@@ -25,7 +25,7 @@ VARIANTS = {
     "qwen2-yarn": ("qwen2", 4, 2, 16, False, {"bias": True, "yarn": 4.0}),
     "qwen3-qknorm": ("qwen3", 4, 2, 32, False, {"qknorm": True}),
 }
-TYPES = {"f32": g.T_F32, "f16": g.T_F16, "q8_0": g.T_Q8_0}
+TYPES = {"f32": g.T_F32, "f16": g.T_F16, "q8_0": g.T_Q8_0, "q4_0": g.T_Q4_0}
 
 
 def vocab(w):

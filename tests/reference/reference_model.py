@@ -64,11 +64,13 @@ class Model:
             self.out = self.embd
         self.out_norm = t("output_norm.weight")
         self.freqs = t("rope_freqs.weight")
-        self.out_q8 = self.types.get("output.weight", self.types["token_embd.weight"]) == 8
+        # Weights of the 32-element formats (Q4_0 = 2, Q8_0 = 8) meet activations quantized to Q8_0.
+        q8_types = (2, 8)
+        self.out_q8 = self.types.get("output.weight", self.types["token_embd.weight"]) in q8_types
         self.layers = []
         for i in range(self.n_layer):
             p = f"blk.{i}."
-            q8 = {k: self.types.get(p + k) == 8 for k in ("attn_q.weight", "attn_output.weight", "ffn_gate.weight", "ffn_down.weight")}
+            q8 = {k: self.types.get(p + k) in q8_types for k in ("attn_q.weight", "attn_output.weight", "ffn_gate.weight", "ffn_down.weight")}
             self.layers.append({k: t(p + k) for k in (
                 "attn_norm.weight", "attn_q.weight", "attn_k.weight", "attn_v.weight", "attn_output.weight",
                 "attn_q.bias", "attn_k.bias", "attn_v.bias", "attn_q_norm.weight", "attn_k_norm.weight",
