@@ -9,8 +9,10 @@ decode gets to the memory-bandwidth limit (weight bytes per token x tokens/s / S
 Usage: bench_models.py BUILD_DIR MODELS_DIR PEER_CMD [ROUNDS] [THREADS] [P] [N]
 PEER_CMD: `llama-bench` (a llama.cpp build on PATH), or a command prefix that takes
 `MODEL P N REPS THREADS` and prints JSON with pp_tokens_per_s / tg_tokens_per_s (llama_bench.c).
-The triad bandwidth is measured by BUILD_DIR/bench/tandem_bench before and after the models.
-Writes BUILD_DIR/bench/models.json."""
+The triad bandwidth is measured by BUILD_DIR/bench/tandem_bench before and after each model, and a
+model's roofline share uses the better of the two (the machine's bandwidth drifts by tens of %).
+Environment: BENCH_MATCH=SUBSTRING runs only the files whose name contains it; BENCH_OUT=NAME
+writes BUILD_DIR/bench/NAME instead of models.json."""
 import json
 import os
 import shlex
@@ -49,14 +51,15 @@ def main():
     threads = int(sys.argv[5]) if len(sys.argv) > 5 else 2
     p = int(sys.argv[6]) if len(sys.argv) > 6 else 512
     n = int(sys.argv[7]) if len(sys.argv) > 7 else 128
-    triad_before = triad_gbs(build, threads)
-    files = sorted(f for f in os.listdir(models_dir) if f.endswith(".gguf") and "-F16" not in f)
+    match = os.environ.get("BENCH_MATCH", "")
+    files = sorted(f for f in os.listdir(models_dir) if f.endswith(".gguf") and "-F16" not in f and match in f)
     if not files:
         raise SystemExit(f"bench: no models in {models_dir} (scripts/make-bench-models)")
     results = []
     for f in files:
         path = os.path.join(models_dir, f)
         ours, theirs, info = {"pp": [], "tg": []}, {"pp": [], "tg": []}, None
+        triad_before = triad_gbs(build, threads)
         for r in range(rounds):
             j = run_json([os.path.join(build, "tandem"), "bench", "-m", path, "-p", str(p), "-n", str(n), "-r", "1",
                           "-t", str(threads), "--json"])
@@ -68,31 +71,34 @@ def main():
             theirs["tg"].append(k["tg_tokens_per_s"])
             print(f"  {f} round {r + 1}/{rounds}: tandem pp {ours['pp'][-1]:.1f} tg {ours['tg'][-1]:.2f} | "
                   f"llama.cpp pp {theirs['pp'][-1]:.1f} tg {theirs['tg'][-1]:.2f}", flush=True)
+        triad_after = triad_gbs(build, threads)
         row = {"model": f, "model_bytes": info["model_bytes"], "peak_rss_bytes": info["peak_rss_bytes"],
-               "file_bytes": info["file_bytes"], "kv_bytes": info["kv_bytes"]}
+               "file_bytes": info["file_bytes"], "kv_bytes": info["kv_bytes"],
+               "triad_before": triad_before, "triad_after": triad_after}
         for t in ("pp", "tg"):
             row[f"tandem_{t}"] = statistics.median(ours[t])
             row[f"llama_{t}"] = statistics.median(theirs[t])
             row[f"ratio_{t}"] = row[f"tandem_{t}"] / row[f"llama_{t}"]
             row[f"tandem_{t}_samples"], row[f"llama_{t}_samples"] = ours[t], theirs[t]
         results.append(row)
-    triad_after = triad_gbs(build, threads)
-    triad = max(triad_before, triad_after)  # the limit: the better of the two measurements
     for row in results:
-        row["roofline"] = row["tandem_tg"] * row["model_bytes"] / 1e9 / triad
+        # the limit: the better of the two measurements around the model
+        row["triad_gb_per_s"] = max(row["triad_before"], row["triad_after"])
+        row["roofline"] = row["tandem_tg"] * row["model_bytes"] / 1e9 / row["triad_gb_per_s"]
+        row["rss_budget_bytes"] = int((row["file_bytes"] + row["kv_bytes"]) * 1.15)
 
-    print(f"\nmodels: {threads} threads, medians of {rounds} alternating rounds; peer: {' '.join(peer[:1])}; "
-          f"triad {triad_before:.1f} GB/s before, {triad_after:.1f} after")
+    print(f"\nmodels: {threads} threads, medians of {rounds} alternating rounds; peer: {' '.join(peer[:1])}")
     print(f"{'model':<28} {'pp' + str(p) + ' tandem':>12} {'llama.cpp':>10} {'ratio':>6}   "
-          f"{'tg' + str(n) + ' tandem':>12} {'llama.cpp':>10} {'ratio':>6}  {'% of triad':>10}  {'RSS/file':>8}")
+          f"{'tg' + str(n) + ' tandem':>12} {'llama.cpp':>10} {'ratio':>6}  {'triad GB/s':>10} {'% of triad':>10}  "
+          f"{'RSS/(file+KV)':>13}")
     for r in results:
         print(f"{r['model']:<28} {r['tandem_pp']:>12.2f} {r['llama_pp']:>10.2f} {r['ratio_pp']:>6.2f}   "
-              f"{r['tandem_tg']:>12.2f} {r['llama_tg']:>10.2f} {r['ratio_tg']:>6.2f}  {100 * r['roofline']:>9.1f}%  "
-              f"{r['peak_rss_bytes'] / r['file_bytes']:>8.2f}")
-    out = os.path.join(build, "bench", "models.json")
+              f"{r['tandem_tg']:>12.2f} {r['llama_tg']:>10.2f} {r['ratio_tg']:>6.2f}  {r['triad_gb_per_s']:>10.1f} "
+              f"{100 * r['roofline']:>9.1f}%  {r['peak_rss_bytes'] / (r['file_bytes'] + r['kv_bytes']):>13.2f}")
+    out = os.path.join(build, "bench", os.environ.get("BENCH_OUT", "models.json"))
     os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out, "w") as fh:
-        json.dump({"threads": threads, "rounds": rounds, "triad_gb_per_s": triad, "triad_before": triad_before, "triad_after": triad_after, "n_prompt": p, "n_gen": n,
+        json.dump({"threads": threads, "rounds": rounds, "peer": peer, "n_prompt": p, "n_gen": n,
                    "results": results}, fh, indent=2)
     print(f"JSON in {out}")
 
