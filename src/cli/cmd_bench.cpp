@@ -145,6 +145,7 @@ void add_bench(CLI::App& app) {
   auto o = std::make_shared<BenchOptions>();
   auto* cmd = app.add_subcommand("bench", "prompt and generation speed (tokens/s), as llama-bench measures it");
   add_model_options(cmd, o->model);
+  cmd->get_option("--ctx-size")->description("not used: each test runs in a context of exactly p + n tokens, as llama-bench");
   cmd->add_option("-p,--n-prompt", o->n_prompt, "prompt tokens per pp test (0 = skip)")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 20))
       ->capture_default_str();

@@ -25,8 +25,9 @@ namespace {
 
 constexpr int kMaxTokens = 8;
 constexpr int kMaxTokensK = 6;
-// Software prefetch distance along a group's stream, in bytes (the stream is sequential, but a
-// prefetch a few blocks ahead keeps the loads in flight while decode waits on memory).
+// Software prefetch of every cache line this far ahead along a group's stream, in bytes. The
+// stream is sequential, but a task starts a new one every few KiB; measured on Zen 4 (2-thread
+// matrix x vector): q8_0 29.6 -> 33 GB/s, q4_0 33.9 -> 36 with it; 1-8 KiB equal within noise.
 constexpr size_t kPrefetchAhead = 2048;
 
 inline int32_t load_i32(const void* p) {
