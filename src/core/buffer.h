@@ -23,17 +23,21 @@ class AlignedBuffer {
     if (data_ == nullptr) throw std::bad_alloc();
     std::memset(data_, 0, rounded);
   }
-  // A large buffer streamed on the hot path (repacked weights): 2 MiB aligned and backed by
-  // transparent huge pages where the kernel allows, so streaming it costs fewer TLB misses.
+  // A large buffer streamed on the hot path (repacked weights): its own anonymous mapping,
+  // 2 MiB aligned and advised to use transparent huge pages where the kernel allows, so
+  // streaming it costs fewer TLB misses. Zero-initialised; pages become resident when written.
   static AlignedBuffer huge_pages(size_t bytes);
-  ~AlignedBuffer() { std::free(data_); }
+  ~AlignedBuffer() { release(); }
   AlignedBuffer(AlignedBuffer&& o) noexcept
-      : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)) {}
+      : data_(std::exchange(o.data_, nullptr)),
+        size_(std::exchange(o.size_, 0)),
+        mapped_len_(std::exchange(o.mapped_len_, 0)) {}
   AlignedBuffer& operator=(AlignedBuffer&& o) noexcept {
     if (this != &o) {
-      std::free(data_);
+      release();
       data_ = std::exchange(o.data_, nullptr);
       size_ = std::exchange(o.size_, 0);
+      mapped_len_ = std::exchange(o.mapped_len_, 0);
     }
     return *this;
   }
@@ -64,8 +68,11 @@ class AlignedBuffer {
   }
 
  private:
+  void release() noexcept;  // frees or unmaps
+
   std::byte* data_ = nullptr;
   size_t size_ = 0;
+  size_t mapped_len_ = 0;  // non-zero: data_ is a mapping of this many bytes (huge_pages)
 };
 
 }  // namespace tandem
