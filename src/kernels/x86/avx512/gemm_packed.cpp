@@ -105,6 +105,8 @@ void tile_q4_k(int64_t nb, const char* g, const char* act, size_t as, float* out
   for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
     const char* p = g + static_cast<size_t>(b) * kBlock;
+    // The header lines here, each sub-block's lines below: together the whole super-block.
+    for (size_t l = 0; l < kHeader; l += 64) _mm_prefetch(p + kPrefetchAhead + l, _MM_HINT_T0);
     __m512i isum[NT];
     for (int t = 0; t < NT; ++t) isum[t] = _mm512_setzero_si512();
     for (int s = 0; s < 8; ++s) {
