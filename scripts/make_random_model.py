@@ -90,6 +90,14 @@ def llama3_freq_factors(hd, base):
     return np.array(out, np.float32)
 
 
+# {arch}.KEY (u32) <- SHAPES field
+HPARAMS_U32 = [("context_length", "n_ctx"), ("embedding_length", "n_embd"), ("block_count", "n_layer"),
+               ("feed_forward_length", "n_ff"), ("attention.head_count", "n_head"),
+               ("attention.head_count_kv", "n_kv"), ("attention.key_length", "head_dim"),
+               ("attention.value_length", "head_dim"), ("rope.dimension_count", "head_dim"),
+               ("vocab_size", "n_vocab")]
+
+
 def main():
     if len(sys.argv) != 3 or sys.argv[1] not in SHAPES:
         sys.exit(f"usage: make_random_model.py {{{'|'.join(SHAPES)}}} OUT.gguf")
@@ -103,18 +111,9 @@ def main():
         kv("general.architecture", STR, c["arch"]),
         kv("general.name", STR, f"random {name}"),
         kv("general.file_type", U32, 1),
-        kv(a + "context_length", U32, c["n_ctx"]),
-        kv(a + "embedding_length", U32, c["n_embd"]),
-        kv(a + "block_count", U32, c["n_layer"]),
-        kv(a + "feed_forward_length", U32, c["n_ff"]),
-        kv(a + "attention.head_count", U32, c["n_head"]),
-        kv(a + "attention.head_count_kv", U32, c["n_kv"]),
-        kv(a + "attention.key_length", U32, c["head_dim"]),
-        kv(a + "attention.value_length", U32, c["head_dim"]),
+    ] + [kv(a + key, U32, c[field]) for key, field in HPARAMS_U32] + [
         kv(a + "attention.layer_norm_rms_epsilon", F32, c["eps"]),
         kv(a + "rope.freq_base", F32, c["rope_base"]),
-        kv(a + "rope.dimension_count", U32, c["head_dim"]),
-        kv(a + "vocab_size", U32, c["n_vocab"]),
         kv("tokenizer.ggml.model", STR, "llama"),
         kv("tokenizer.ggml.tokens", ARR, pieces, STR),
         kv("tokenizer.ggml.scores", ARR, -np.arange(c["n_vocab"], dtype=np.float32), F32),

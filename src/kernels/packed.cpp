@@ -42,18 +42,22 @@ void pack_q8_0(const void* src, size_t stride, int nrows, int64_t nb, char* dst)
   }
 }
 
-// Element e (0..255) of a Q4_K super-block: 64-element pairs of sub-blocks share qs[32 * pair
+// The 256 4-bit values of a Q4_K super-block: 64-element pairs of sub-blocks share qs[32 * pair
 // .. + 31], the even sub-block in the low nibbles.
-int q4_k_value(const BlockQ4_K& x, int e) {
-  const int pair = e / 64, i = e % 64;
-  const uint8_t byte = x.qs[32 * pair + i % 32];
-  return i < 32 ? byte & 0x0f : byte >> 4;
+void q4_k_values(const BlockQ4_K& x, uint8_t v[kQK_K]) {
+  for (int e = 0; e < kQK_K; ++e) {
+    const int pair = e / 64, i = e % 64;
+    const uint8_t byte = x.qs[32 * pair + i % 32];
+    v[e] = static_cast<uint8_t>(i < 32 ? byte & 0x0f : byte >> 4);
+  }
 }
 
 void pack_q4_k(const void* src, size_t stride, int nrows, int64_t nb, char* dst) {
+  uint8_t v[kQK_K];
   for (int64_t b = 0; b < nb; ++b, dst += kQ4_KGroupBlock) {
     for (int r = 0; r < nrows; ++r) {
       const auto& x = reinterpret_cast<const BlockQ4_K*>(src_row(src, stride, r))[b];
+      q4_k_values(x, v);
       put_f16(dst, r, x.d);
       put_f16(dst + 32, r, x.dmin);
       for (int s = 0; s < 8; ++s) {
@@ -63,10 +67,8 @@ void pack_q4_k(const void* src, size_t stride, int nrows, int64_t nb, char* dst)
         dst[192 + (s / 2) * 32 + r * 2 + s % 2] = static_cast<char>(m);
         char* q = dst + kQ4_KHeader + s * kQ4_KSubBlock;
         for (int j = 0; j < 4; ++j)
-          for (int i = 0; i < 4; ++i) {
-            const int lo = q4_k_value(x, 32 * s + 4 * j + i), hi = q4_k_value(x, 32 * s + 16 + 4 * j + i);
-            q[j * 64 + r * 4 + i] = static_cast<char>(lo | (hi << 4));
-          }
+          for (int i = 0; i < 4; ++i)
+            q[j * 64 + r * 4 + i] = static_cast<char>(v[32 * s + 4 * j + i] | (v[32 * s + 16 + 4 * j + i] << 4));
       }
     }
   }
@@ -147,10 +149,8 @@ void quantize_row_q8_k32(const float* x, void* dst, int64_t k) {
 }
 
 template void quantize_row_q8_0s<Isa::Scalar>(const float*, void*, int64_t);
-template void quantize_row_q8_0s<Isa::Avx2>(const float*, void*, int64_t);
 template void quantize_row_q8_0s<Isa::Avx512>(const float*, void*, int64_t);
 template void quantize_row_q8_k32<Isa::Scalar>(const float*, void*, int64_t);
-template void quantize_row_q8_k32<Isa::Avx2>(const float*, void*, int64_t);
 template void quantize_row_q8_k32<Isa::Avx512>(const float*, void*, int64_t);
 
 void packed_gemm_ref(DType type, int64_t k, const void* w, size_t w_stride, int nr,

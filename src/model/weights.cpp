@@ -56,7 +56,6 @@ class Binder {
       AlignedBuffer buf = AlignedBuffer::huge_pages(packed_matrix_bytes(src));
       const WeightMatrix packed = pack_matrix(src, buf.data(), ThreadPool::global());
       f_.release(t);
-      w_.packed_bytes += buf.size();
       w_.owned.push_back(std::move(buf));
       return packed;
     }

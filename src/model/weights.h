@@ -38,7 +38,6 @@ struct ModelWeights {
   std::vector<LayerWeights> layers;
   std::vector<AlignedBuffer> owned;     // f32 vectors and matrices converted at load
   size_t mapped_bytes = 0;              // bytes of the file the forward pass reads
-  size_t packed_bytes = 0;              // bytes of matrices repacked at load (in `owned`)
 };
 
 struct BindOptions {
