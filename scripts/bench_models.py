@@ -9,8 +9,10 @@ decode gets to the memory-bandwidth limit (weight bytes per token x tokens/s / S
 Usage: bench_models.py BUILD_DIR MODELS_DIR PEER_CMD [ROUNDS] [THREADS] [P] [N]
 PEER_CMD: `llama-bench` (a llama.cpp build on PATH), or a command prefix that takes
 `MODEL P N REPS THREADS` and prints JSON with pp_tokens_per_s / tg_tokens_per_s (llama_bench.c).
-The triad bandwidth is measured by BUILD_DIR/bench/tandem_bench before and after each model, and a
-model's roofline share uses the better of the two (the machine's bandwidth drifts by tens of %).
+The triad bandwidth is measured by BUILD_DIR/bench/tandem_bench just before and just after each of
+tandem's runs: the machine's bandwidth drifts by tens of % within minutes, so each run's decode
+speed is set against the mean of the two triads around it, and the roofline share reported is the
+median of those per-run shares.
 Environment: BENCH_MATCH=SUBSTRING runs only the files whose name contains it; BENCH_OUT=NAME
 writes BUILD_DIR/bench/NAME instead of models.json."""
 import json
@@ -59,11 +61,14 @@ def main():
     for f in files:
         path = os.path.join(models_dir, f)
         ours, theirs, info = {"pp": [], "tg": []}, {"pp": [], "tg": []}, None
-        triad_before = triad_gbs(build, threads)
+        triads, shares = [], []
         for r in range(rounds):
+            before = triad_gbs(build, threads)
             j = run_json([os.path.join(build, "tandem"), "bench", "-m", path, "-p", str(p), "-n", str(n), "-r", "1",
                           "-t", str(threads), "--json"])
             info = j
+            triads.append(0.5 * (before + triad_gbs(build, threads)))
+            shares.append(j["tg_tokens_per_s"] * j["model_bytes"] / 1e9 / triads[-1])
             ours["pp"].append(j["pp_tokens_per_s"])
             ours["tg"].append(j["tg_tokens_per_s"])
             k = run_peer(peer, path, p, n, threads)
@@ -71,10 +76,10 @@ def main():
             theirs["tg"].append(k["tg_tokens_per_s"])
             print(f"  {f} round {r + 1}/{rounds}: tandem pp {ours['pp'][-1]:.1f} tg {ours['tg'][-1]:.2f} | "
                   f"llama.cpp pp {theirs['pp'][-1]:.1f} tg {theirs['tg'][-1]:.2f}", flush=True)
-        triad_after = triad_gbs(build, threads)
         row = {"model": f, "model_bytes": info["model_bytes"], "peak_rss_bytes": info["peak_rss_bytes"],
                "file_bytes": info["file_bytes"], "kv_bytes": info["kv_bytes"],
-               "triad_before": triad_before, "triad_after": triad_after}
+               "triad_gb_per_s": statistics.median(triads), "triad_samples": triads,
+               "roofline": statistics.median(shares), "roofline_samples": shares}
         for t in ("pp", "tg"):
             row[f"tandem_{t}"] = statistics.median(ours[t])
             row[f"llama_{t}"] = statistics.median(theirs[t])
@@ -82,9 +87,6 @@ def main():
             row[f"tandem_{t}_samples"], row[f"llama_{t}_samples"] = ours[t], theirs[t]
         results.append(row)
     for row in results:
-        # the limit: the better of the two measurements around the model
-        row["triad_gb_per_s"] = max(row["triad_before"], row["triad_after"])
-        row["roofline"] = row["tandem_tg"] * row["model_bytes"] / 1e9 / row["triad_gb_per_s"]
         row["rss_budget_bytes"] = int((row["file_bytes"] + row["kv_bytes"]) * 1.15)
 
     print(f"\nmodels: {threads} threads, medians of {rounds} alternating rounds; peer: {' '.join(peer[:1])}")
