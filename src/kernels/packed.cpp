@@ -13,6 +13,9 @@ constexpr size_t kQ8_0GroupBlock = 2 * kPackRows + kPackRows * kQK;       // 544
 constexpr size_t kQ4_KSubBlock = kPackRows * 32 / 2;                      // 256
 constexpr size_t kQ4_KHeader = 2 * 2 * kPackRows + 8 * kPackRows + 8 * kPackRows;  // 320
 constexpr size_t kQ4_KGroupBlock = kQ4_KHeader + 8 * kQ4_KSubBlock;        // 2368
+constexpr size_t kQ6_KHeader = 2 * kPackRows + 16 * kPackRows;              // 288
+constexpr size_t kQ6_KSubBlock = kPackRows * 16 * 6 / 8;                    // 192
+constexpr size_t kQ6_KGroupBlock = kQ6_KHeader + 16 * kQ6_KSubBlock;        // 3360
 
 const char* src_row(const void* src, size_t stride, int r) {
   return static_cast<const char*>(src) + static_cast<size_t>(r) * stride;
@@ -74,6 +77,46 @@ void pack_q4_k(const void* src, size_t stride, int nrows, int64_t nb, char* dst)
   }
 }
 
+// The 256 6-bit values (0..63, the stored value + 32) of a Q6_K super-block, in element order.
+void q6_k_values(const BlockQ6_K& x, uint8_t v[kQK_K]) {
+  for (int e = 0; e < kQK_K; ++e) {
+    const int half = e / 128, quarter = (e % 128) / 32, l = e % 32;
+    const uint8_t lo = x.ql[64 * half + l + 32 * (quarter & 1)] >> (4 * (quarter >> 1));
+    const uint8_t hi = x.qh[32 * half + l] >> (2 * quarter);
+    v[e] = static_cast<uint8_t>((lo & 0x0f) | ((hi & 3) << 4));
+  }
+}
+
+void pack_q6_k(const void* src, size_t stride, int nrows, int64_t nb, char* dst) {
+  uint8_t v[kQK_K];
+  for (int64_t b = 0; b < nb; ++b, dst += kQ6_KGroupBlock) {
+    for (int r = 0; r < nrows; ++r) {
+      const auto& x = reinterpret_cast<const BlockQ6_K*>(src_row(src, stride, r))[b];
+      q6_k_values(x, v);
+      put_f16(dst, r, x.d);
+      for (int j = 0; j < 16; ++j) {
+        dst[32 + j * kPackRows + r] = static_cast<char>(x.scales[j]);
+        char* q = dst + kQ6_KHeader + j * kQ6_KSubBlock + r * 4;
+        for (int i = 0; i < 4; ++i) {
+          const uint8_t* e = v + 16 * j + i;  // element i of step 0; steps are 4 apart
+          q[i] = static_cast<char>((e[0] & 0x0f) | (e[4] << 4));
+          q[64 + i] = static_cast<char>((e[8] & 0x0f) | (e[12] << 4));
+          q[128 + i] = static_cast<char>((e[0] >> 4) | ((e[4] >> 4) << 2) | ((e[8] >> 4) << 4) | ((e[12] >> 4) << 6));
+        }
+      }
+    }
+  }
+}
+
+// Value (0..63) of element e of sub-block j's 16 in lane r of a Q6_Kx16 super-block at p.
+int q6_k_packed_value(const char* p, int j, int lane, int e) {
+  const char* q = p + kQ6_KHeader + j * kQ6_KSubBlock + lane * 4 + e % 4;
+  const int step = e / 4;
+  const auto lo = static_cast<uint8_t>(q[step < 2 ? 0 : 64]);
+  const auto hi = static_cast<uint8_t>(q[128]);
+  return ((step % 2 == 0 ? lo : lo >> 4) & 0x0f) | (((hi >> (2 * step)) & 3) << 4);
+}
+
 float f16_at(const char* p, int r) {
   f16 h;
   std::memcpy(&h.bits, p + 2 * r, 2);
@@ -86,13 +129,16 @@ void register_gemm_packed(VecDotTable& t, Isa isa) {
   if (isa == Isa::Avx512) avx512::register_gemm_packed(t);
 }
 
-bool packable(DType type) { return type == DType::Q4_0 || type == DType::Q8_0 || type == DType::Q4_K; }
+bool packable(DType type) {
+  return type == DType::Q4_0 || type == DType::Q8_0 || type == DType::Q4_K || type == DType::Q6_K;
+}
 
 size_t packed_group_bytes(DType type, int64_t k) {
   switch (type) {
     case DType::Q4_0: return static_cast<size_t>(k / kQK) * kQ4_0GroupBlock;
     case DType::Q8_0: return static_cast<size_t>(k / kQK) * kQ8_0GroupBlock;
     case DType::Q4_K: return static_cast<size_t>(k / kQK_K) * kQ4_KGroupBlock;
+    case DType::Q6_K: return static_cast<size_t>(k / kQK_K) * kQ6_KGroupBlock;
     default: throw_input("no packed layout for weight type {}", dtype_name(type));
   }
 }
@@ -105,12 +151,14 @@ void pack_group(DType type, const void* src, size_t src_stride, int nrows, int64
     case DType::Q4_0: pack_q4_0(src, src_stride, nrows, k / kQK, d); break;
     case DType::Q8_0: pack_q8_0(src, src_stride, nrows, k / kQK, d); break;
     case DType::Q4_K: pack_q4_k(src, src_stride, nrows, k / kQK_K, d); break;
+    case DType::Q6_K: pack_q6_k(src, src_stride, nrows, k / kQK_K, d); break;
     default: throw_input("no packed layout for weight type {}", dtype_name(type));
   }
 }
 
 size_t packed_act_row_bytes(DType weight_type, int64_t k) {
   if (weight_type == DType::Q4_K) return static_cast<size_t>(k / kQK_K) * sizeof(ActQ8_K32);
+  if (weight_type == DType::Q6_K) return static_cast<size_t>(k / kQK_K) * sizeof(BlockQ8_K);
   return static_cast<size_t>(k / kQK) * sizeof(ActQ8_0S);
 }
 
@@ -148,10 +196,18 @@ void quantize_row_q8_k32(const float* x, void* dst, int64_t k) {
   }
 }
 
+template <Isa I>
+void quantize_row_q8_k(const float* x, void* dst, int64_t k) {
+  static const ActQuantizeFn q8 = vec_dot_table(I).act_quantize[static_cast<size_t>(DType::Q8_K)];
+  q8(x, dst, k);
+}
+
 template void quantize_row_q8_0s<Isa::Scalar>(const float*, void*, int64_t);
 template void quantize_row_q8_0s<Isa::Avx512>(const float*, void*, int64_t);
 template void quantize_row_q8_k32<Isa::Scalar>(const float*, void*, int64_t);
 template void quantize_row_q8_k32<Isa::Avx512>(const float*, void*, int64_t);
+template void quantize_row_q8_k<Isa::Scalar>(const float*, void*, int64_t);
+template void quantize_row_q8_k<Isa::Avx512>(const float*, void*, int64_t);
 
 void packed_gemm_ref(DType type, int64_t k, const void* w, size_t w_stride, int nr,
                      const void* act, size_t act_stride, int nt, float* out, size_t out_stride) {
@@ -203,11 +259,81 @@ void packed_gemm_ref(DType type, int64_t k, const void* w, size_t w_stride, int 
           acc += static_cast<float>(isum) * (f16_at(p, lane) * ab.d);
           acc -= static_cast<float>(msum) * (f16_at(p + 32, lane) * ab.d);
         }
+      } else if (type == DType::Q6_K) {
+        for (int64_t b = 0; b < k / kQK_K; ++b) {
+          const char* p = g + static_cast<size_t>(b) * kQ6_KGroupBlock;
+          const auto& ab = reinterpret_cast<const BlockQ8_K*>(a)[b];
+          int32_t isum = 0;
+          for (int j = 0; j < 16; ++j) {
+            int32_t ip = 0;
+            for (int e = 0; e < 16; ++e) ip += (q6_k_packed_value(p, j, lane, e) - 32) * ab.qs[16 * j + e];
+            isum += ip * static_cast<int8_t>(p[32 + j * kPackRows + lane]);
+          }
+          acc += static_cast<float>(isum) * (f16_at(p, lane) * ab.d);
+        }
       } else {
         throw_input("no packed layout for weight type {}", dtype_name(type));
       }
       out[static_cast<size_t>(t) * out_stride + r] = acc;
     }
+  }
+}
+
+}  // namespace tandem
+
+namespace tandem {
+
+void dequantize_packed_row(DType type, int64_t k, const void* group, int lane, float* out) {
+  TANDEM_CHECK(lane >= 0 && lane < kPackRows, "dequantize_packed_row: lane {}", lane);
+  const char* g = static_cast<const char*>(group);
+  switch (type) {
+    case DType::Q4_0:
+    case DType::Q8_0: {
+      const bool q4 = type == DType::Q4_0;
+      const size_t blk = q4 ? kQ4_0GroupBlock : kQ8_0GroupBlock;
+      for (int64_t b = 0; b < k / kQK; ++b) {
+        const char* p = g + static_cast<size_t>(b) * blk;
+        const float d = f16_at(p, lane);
+        for (int e = 0; e < kQK; ++e) {
+          int q;
+          if (q4) {
+            const auto byte = static_cast<uint8_t>(p[32 + ((e % 16) / 4) * 64 + lane * 4 + e % 4]);
+            q = (e < 16 ? byte & 0x0f : byte >> 4) - 8;
+          } else {
+            q = static_cast<int>(static_cast<uint8_t>(p[32 + (e / 4) * 64 + lane * 4 + e % 4])) - 128;
+          }
+          out[b * kQK + e] = d * static_cast<float>(q);
+        }
+      }
+      return;
+    }
+    case DType::Q4_K:
+      for (int64_t b = 0; b < k / kQK_K; ++b) {
+        const char* p = g + static_cast<size_t>(b) * kQ4_KGroupBlock;
+        const float d = f16_at(p, lane), dmin = f16_at(p + 32, lane);
+        for (int s = 0; s < 8; ++s) {
+          const char* q = p + kQ4_KHeader + s * kQ4_KSubBlock;
+          const float sc = d * static_cast<uint8_t>(p[64 + s * kPackRows + lane]);
+          const float m = dmin * static_cast<uint8_t>(p[192 + (s / 2) * 32 + lane * 2 + s % 2]);
+          for (int e = 0; e < 32; ++e) {
+            const auto byte = static_cast<uint8_t>(q[((e % 16) / 4) * 64 + lane * 4 + e % 4]);
+            out[b * kQK_K + 32 * s + e] = sc * static_cast<float>(e < 16 ? byte & 0x0f : byte >> 4) - m;
+          }
+        }
+      }
+      return;
+    case DType::Q6_K:
+      for (int64_t b = 0; b < k / kQK_K; ++b) {
+        const char* p = g + static_cast<size_t>(b) * kQ6_KGroupBlock;
+        const float d = f16_at(p, lane);
+        for (int j = 0; j < 16; ++j) {
+          const float sc = d * static_cast<float>(static_cast<int8_t>(p[32 + j * kPackRows + lane]));
+          for (int e = 0; e < 16; ++e)
+            out[b * kQK_K + 16 * j + e] = sc * static_cast<float>(q6_k_packed_value(p, j, lane, e) - 32);
+        }
+      }
+      return;
+    default: throw_input("no packed layout for weight type {}", dtype_name(type));
   }
 }
 

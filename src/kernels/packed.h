@@ -16,10 +16,17 @@
 //     f16 d[16]; f16 dmin[16]; u8 sc[8][16] (6-bit scale of sub-block s, row r);
 //     u8 m[4][16][2] (mins of sub-blocks 2p and 2p+1 of row r); then for each sub-block s a
 //     256-byte Q4_0x16-style nibble block of elements 32s..32s+31.
+//   Q6_Kx16, per 256-element super-block (3360 bytes, as Q6_K's 210 per row):
+//     f16 d[16]; i8 sc[16][16] (scale of sub-block j, row r); then for each 16-element sub-block
+//     j, 192 bytes: u8 lo01[16][4], lo23[16][4], hi[16][4]. With v = the stored 6-bit value
+//     (weight + 32) of element 16j + 4s + i of row r: lo01 holds the low 4 bits of steps s = 0
+//     (low nibble) and 1 (high nibble), lo23 of steps 2 and 3, hi the top 2 bits of step s at
+//     bits 2s..2s+1.
 //
 // Activations for these kernels carry the sums the unsigned/signed offsets need:
 //   Q8_0S per 32 elements: f32 d (the f16 d of ggml's q8_0, widened); i32 sum of qs; i8 qs[32].
 //   Q8_K32 per 256: f32 d; i16 sums of each 32 qs [8]; i8 qs[256] (ggml's q8_K values).
+//   Q6_K takes ggml's q8_K itself (BlockQ8_K: its sums of each 16 qs match Q6_K's sub-blocks).
 #pragma once
 
 #include <cstddef>
@@ -49,14 +56,17 @@ static_assert(sizeof(ActQ8_0S) == 40 && sizeof(ActQ8_K32) == 276);
 // Bytes of one packed group of 16 rows of k elements.
 size_t packed_group_bytes(DType type, int64_t k);
 // Packs rows [0, nrows) (nrows <= 16) of a row-major weight matrix (rows src_stride bytes apart)
-// into one group at dst (packed_group_bytes(type, k) bytes). Types: Q4_0, Q8_0, Q4_K.
+// into one group at dst (packed_group_bytes(type, k) bytes). Types: Q4_0, Q8_0, Q4_K, Q6_K.
 void pack_group(DType type, const void* src, size_t src_stride, int nrows, int64_t k, void* dst);
 bool packable(DType type);
+// Row `lane` of a packed group as f32 (k values), equal to dequantize_row of the original row.
+void dequantize_packed_row(DType type, int64_t k, const void* group, int lane, float* out);
 
 // Activation converters (f32 -> Q8_0S / Q8_K32, values identical to the q8_0 / q8_K ones),
 // using the given ISA level's quantizer underneath.
 template <Isa I> void quantize_row_q8_0s(const float* x, void* dst, int64_t k);
 template <Isa I> void quantize_row_q8_k32(const float* x, void* dst, int64_t k);
+template <Isa I> void quantize_row_q8_k(const float* x, void* dst, int64_t k);  // for Q6_K
 size_t packed_act_row_bytes(DType weight_type, int64_t k);
 
 // The scalar reference of every packed kernel: for r < nr, t < nt

@@ -49,9 +49,8 @@ class Binder {
     return p;
   }
 
-  // shared: the tensor is also read another way (the tied embedding table), so keep it mapped.
-  WeightMatrix matrix(const gguf::TensorInfo& t, bool shared = false) {
-    if (opts_.repack && !shared && matmul_packable(t.type)) {
+  WeightMatrix matrix(const gguf::TensorInfo& t) {
+    if (opts_.repack && matmul_packable(t.type)) {
       const WeightMatrix src = WeightMatrix::of(f_.view(t));
       AlignedBuffer buf = AlignedBuffer::huge_pages(packed_matrix_bytes(src));
       const WeightMatrix packed = pack_matrix(src, buf.data(), ThreadPool::global());
@@ -110,9 +109,11 @@ ModelWeights bind_weights(const gguf::File& file, const HParams& hp,
 
   const gguf::TensorInfo* embd = info("token_embd.weight");
   TANDEM_CHECK(embd != nullptr, "token_embd.weight not declared");
-  w.tok_embd = file.view(*embd);
   w.output_norm = vec("output_norm.weight");
-  w.output = hp.tied_output ? b.matrix(*embd, /*shared=*/true) : mat("output.weight");
+  w.output = hp.tied_output ? b.matrix(*embd) : mat("output.weight");
+  // A tied table read through its repacked copy (its file pages are gone); otherwise the mapping
+  // (also when the output matrix is an f16 copy: lookups keep the file's exact values).
+  w.tok_embd = hp.tied_output && w.output.packed ? w.output : WeightMatrix::of(file.view(*embd));
   w.rope_freqs = vec("rope_freqs.weight");
   w.layers.resize(static_cast<size_t>(hp.n_layer));
   for (int64_t l = 0; l < hp.n_layer; ++l) {

@@ -31,7 +31,7 @@ struct LayerWeights {
 };
 
 struct ModelWeights {
-  TensorView tok_embd;                  // [n_vocab][n_embd], any dequantizable type
+  WeightMatrix tok_embd;                // [n_vocab][n_embd], any dequantizable type (= output when tied)
   const float* output_norm = nullptr;   // [n_embd]
   WeightMatrix output;                  // [n_vocab][n_embd] (the embedding table when tied)
   const float* rope_freqs = nullptr;    // [n_rot / 2] or null
@@ -49,8 +49,9 @@ struct BindOptions {
 // Binds every declared tensor; InputError naming file and tensor for a missing tensor, a wrong
 // shape or a type tandem cannot use. Matrices of a type without a vec-dot kernel but with a
 // dequantizer are converted to f16 once (logged).
-// Matrices with a packed kernel are repacked (opts.repack), except the embedding table when it
-// doubles as the output matrix (it is read by row too, so it stays mapped).
+// Matrices with a packed kernel are repacked (opts.repack), the embedding table too when it
+// doubles as the output matrix (get_rows reads rows of the packed layout); an embedding table of
+// its own stays mapped (only the looked-up rows are read).
 ModelWeights bind_weights(const gguf::File& file, const HParams& hp,
                           const std::vector<TensorDecl>& decls, const BindOptions& opts = {});
 

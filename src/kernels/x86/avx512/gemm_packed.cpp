@@ -9,6 +9,8 @@
 //   Q8_0: sum w * a      = dpbusd(-128 * sum(a), w + 128, a)
 //   Q4_K: per sub-block s, sum q * a (q in [0, 15]) times its 6-bit scale, and the mins as
 //         sum_s m_s * sum32_s(a) (vpdpwssd over pairs of sub-blocks).
+//   Q6_K: per 16-element sub-block j, sum (v - 32) * a = dpbusd(-32 * sum16_j(a), v, a)
+//         (v in [0, 63]; q8_K's bsums are those sums), times its signed 8-bit scale.
 // sum(a) comes with the activations (ActQ8_0S / ActQ8_K32), so every value is exact until the
 // single conversion to f32 per block (per super-block for Q4_K).
 #include <immintrin.h>
@@ -25,10 +27,13 @@ namespace {
 
 constexpr int kMaxTokens = 8;
 constexpr int kMaxTokensK = 6;
+constexpr int kMaxTokensQ6 = 8;
 // Software prefetch of every cache line this far ahead along a group's stream, in bytes. The
 // stream is sequential, but a task starts a new one every few KiB; measured on Zen 4 (2-thread
-// matrix x vector): q8_0 29.6 -> 33 GB/s, q4_0 33.9 -> 36 with it; 1-8 KiB equal within noise.
-constexpr size_t kPrefetchAhead = 2048;
+// matrix x vector): q8_0 29.6 -> 33 GB/s, q4_0 33.9 -> 36 with it. One thread streaming a
+// 150 MB matrix (where the core, not the memory, is the limit): 2 KiB ahead q4_0 29.3, q4_K
+// 26.8 GB/s; 4 KiB 33.0 / 29.9; 8 KiB no better; 1 KiB 26.9 / 24.3.
+constexpr size_t kPrefetchAhead = 4096;
 
 inline int32_t load_i32(const void* p) {
   int32_t v;
@@ -138,6 +143,52 @@ void tile_q4_k(int64_t nb, const char* g, const char* act, size_t as, float* out
   for (int t = 0; t < NT; ++t) store_rows(out + static_cast<size_t>(t) * os, acc[t], nrows);
 }
 
+// One group x NT tokens of a Q6_K matrix.
+template <int NT>
+void tile_q6_k(int64_t nb, const char* g, const char* act, size_t as, float* out, size_t os, int nrows) {
+  constexpr size_t kBlock = 3360, kHeader = 288, kSub = 192;
+  const __m512i m4 = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30);
+  __m512 acc[NT];
+  for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const char* p = g + static_cast<size_t>(b) * kBlock;
+    for (size_t l = 0; l < kHeader; l += 64) _mm_prefetch(p + kPrefetchAhead + l, _MM_HINT_T0);
+    __m512i isum[NT];
+    for (int t = 0; t < NT; ++t) isum[t] = _mm512_setzero_si512();
+    for (int j = 0; j < 16; ++j) {
+      const char* qp = p + kHeader + j * kSub;
+      for (size_t l = 0; l < kSub; l += 64) _mm_prefetch(qp + kPrefetchAhead + l, _MM_HINT_T0);
+      const __m512i sc = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 32 + 16 * j)));
+      const __m512i lo01 = _mm512_loadu_si512(qp), lo23 = _mm512_loadu_si512(qp + 64);
+      const __m512i hi = _mm512_loadu_si512(qp + 128);
+      // v = low 4 bits | (top 2 bits << 4): ternary logic 0xf8 is a | (b & c).
+      __m512i q[4];
+      q[0] = _mm512_ternarylogic_epi32(_mm512_and_si512(lo01, m4), _mm512_slli_epi16(hi, 4), m30, 0xf8);
+      q[1] = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(lo01, 4), m4), _mm512_slli_epi16(hi, 2),
+                                       m30, 0xf8);
+      q[2] = _mm512_ternarylogic_epi32(_mm512_and_si512(lo23, m4), hi, m30, 0xf8);
+      q[3] = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(lo23, 4), m4), _mm512_srli_epi16(hi, 2),
+                                       m30, 0xf8);
+      for (int t = 0; t < NT; ++t) {
+        const auto& a = reinterpret_cast<const BlockQ8_K*>(act + static_cast<size_t>(t) * as)[b];
+        const int8_t* aq = a.qs + 16 * j;
+        __m512i s0 = _mm512_set1_epi32(-32 * a.bsums[j]);
+        __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[1], _mm512_set1_epi32(load_i32(aq + 4)));
+        s0 = _mm512_dpbusd_epi32(s0, q[0], _mm512_set1_epi32(load_i32(aq)));
+        s0 = _mm512_dpbusd_epi32(s0, q[2], _mm512_set1_epi32(load_i32(aq + 8)));
+        s1 = _mm512_dpbusd_epi32(s1, q[3], _mm512_set1_epi32(load_i32(aq + 12)));
+        isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(_mm512_add_epi32(s0, s1), sc));
+      }
+    }
+    const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    for (int t = 0; t < NT; ++t) {
+      const auto& a = reinterpret_cast<const BlockQ8_K*>(act + static_cast<size_t>(t) * as)[b];
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(dw, _mm512_set1_ps(a.d)), acc[t]);
+    }
+  }
+  for (int t = 0; t < NT; ++t) store_rows(out + static_cast<size_t>(t) * os, acc[t], nrows);
+}
+
 using TileFn = void (*)(int64_t, const char*, const char*, size_t, float*, size_t, int);
 
 template <typename F, int... I>
@@ -147,6 +198,11 @@ constexpr std::array<TileFn, sizeof...(I)> legacy_tiles(std::integer_sequence<in
 template <int... I>
 constexpr std::array<TileFn, sizeof...(I)> k_tiles(std::integer_sequence<int, I...>) {
   return {&tile_q4_k<I + 1>...};
+}
+
+template <int... I>
+constexpr std::array<TileFn, sizeof...(I)> q6_k_tiles(std::integer_sequence<int, I...>) {
+  return {&tile_q6_k<I + 1>...};
 }
 
 template <typename Tiles, int MaxT, int64_t BlockElems>
@@ -168,6 +224,7 @@ void gemm_groups(const Tiles& tiles, int64_t k, const void* w, size_t w_stride, 
 constexpr auto kQ4_0Tiles = legacy_tiles<Q4_0x16>(std::make_integer_sequence<int, kMaxTokens>{});
 constexpr auto kQ8_0Tiles = legacy_tiles<Q8_0x16>(std::make_integer_sequence<int, kMaxTokens>{});
 constexpr auto kQ4_KTiles = k_tiles(std::make_integer_sequence<int, kMaxTokensK>{});
+constexpr auto kQ6_KTiles = q6_k_tiles(std::make_integer_sequence<int, kMaxTokensQ6>{});
 
 void gemm_q4_0(int64_t k, const void* w, size_t ws, int nr, const void* act, size_t as, int nt, float* out, size_t os) {
   gemm_groups<decltype(kQ4_0Tiles), kMaxTokens, kQK>(kQ4_0Tiles, k, w, ws, nr, act, as, nt, out, os);
@@ -179,12 +236,17 @@ void gemm_q4_k(int64_t k, const void* w, size_t ws, int nr, const void* act, siz
   gemm_groups<decltype(kQ4_KTiles), kMaxTokensK, kQK_K>(kQ4_KTiles, k, w, ws, nr, act, as, nt, out, os);
 }
 
+void gemm_q6_k(int64_t k, const void* w, size_t ws, int nr, const void* act, size_t as, int nt, float* out, size_t os) {
+  gemm_groups<decltype(kQ6_KTiles), kMaxTokensQ6, kQK_K>(kQ6_KTiles, k, w, ws, nr, act, as, nt, out, os);
+}
+
 }  // namespace
 
 void register_gemm_packed(VecDotTable& t) {
   t.packed[static_cast<size_t>(DType::Q4_0)] = {quantize_row_q8_0s<Isa::Avx512>, gemm_q4_0, kMaxTokens};
   t.packed[static_cast<size_t>(DType::Q8_0)] = {quantize_row_q8_0s<Isa::Avx512>, gemm_q8_0, kMaxTokens};
   t.packed[static_cast<size_t>(DType::Q4_K)] = {quantize_row_q8_k32<Isa::Avx512>, gemm_q4_k, kMaxTokensK};
+  t.packed[static_cast<size_t>(DType::Q6_K)] = {quantize_row_q8_k<Isa::Avx512>, gemm_q6_k, kMaxTokensQ6};
 }
 
 }  // namespace tandem::avx512
