@@ -11,8 +11,8 @@ namespace {
 constexpr size_t kQ4_0GroupBlock = 2 * kPackRows + kPackRows * kQK / 2;   // 288
 constexpr size_t kQ8_0GroupBlock = 2 * kPackRows + kPackRows * kQK;       // 544
 constexpr size_t kQ4_KSubBlock = kPackRows * 32 / 2;                      // 256
-constexpr size_t kQ4_KHeader = 2 * 2 * kPackRows + 8 * kPackRows + 8 * kPackRows;  // 320
-constexpr size_t kQ4_KGroupBlock = kQ4_KHeader + 8 * kQ4_KSubBlock;        // 2368
+constexpr size_t kQ4_KHeader = 2 * 2 * kPackRows + 12 * kPackRows;        // 256
+constexpr size_t kQ4_KGroupBlock = kQ4_KHeader + 8 * kQ4_KSubBlock;        // 2304
 constexpr size_t kQ6_KHeader = 2 * kPackRows + 16 * kPackRows;              // 288
 constexpr size_t kQ6_KSubBlock = kPackRows * 16 * 6 / 8;                    // 192
 constexpr size_t kQ6_KGroupBlock = kQ6_KHeader + 16 * kQ6_KSubBlock;        // 3360
@@ -63,11 +63,8 @@ void pack_q4_k(const void* src, size_t stride, int nrows, int64_t nb, char* dst)
       q4_k_values(x, v);
       put_f16(dst, r, x.d);
       put_f16(dst + 32, r, x.dmin);
+      for (int j = 0; j < 12; ++j) dst[64 + j * kPackRows + r] = static_cast<char>(x.scales[j]);
       for (int s = 0; s < 8; ++s) {
-        uint8_t sc = 0, m = 0;
-        k_scale_min(s, x.scales, sc, m);
-        dst[64 + s * kPackRows + r] = static_cast<char>(sc);
-        dst[192 + (s / 2) * 32 + r * 2 + s % 2] = static_cast<char>(m);
         char* q = dst + kQ4_KHeader + s * kQ4_KSubBlock;
         for (int j = 0; j < 4; ++j)
           for (int i = 0; i < 4; ++i)
@@ -115,6 +112,13 @@ int q6_k_packed_value(const char* p, int j, int lane, int e) {
   const auto lo = static_cast<uint8_t>(q[step < 2 ? 0 : 64]);
   const auto hi = static_cast<uint8_t>(q[128]);
   return ((step % 2 == 0 ? lo : lo >> 4) & 0x0f) | (((hi >> (2 * step)) & 3) << 4);
+}
+
+// Scale and min of sub-block s of lane r of a Q4_Kx16 super-block at p (Q4_K's 6-bit packing).
+void q4_k_packed_scale_min(const char* p, int lane, int s, uint8_t& sc, uint8_t& m) {
+  uint8_t scales[12];
+  for (int j = 0; j < 12; ++j) scales[j] = static_cast<uint8_t>(p[64 + j * kPackRows + lane]);
+  k_scale_min(s, scales, sc, m);
 }
 
 float f16_at(const char* p, int r) {
@@ -191,7 +195,8 @@ void quantize_row_q8_k32(const float* x, void* dst, int64_t k) {
   for (int64_t b = 0; b < k / kQK_K; ++b) {
     q8(x + b * kQK_K, &tmp, kQK_K);
     y[b].d = tmp.d;
-    for (int s = 0; s < 8; ++s) y[b].sum32[s] = static_cast<int16_t>(tmp.bsums[2 * s] + tmp.bsums[2 * s + 1]);
+    for (int s = 0; s < 8; ++s)
+      y[b].sum32[q8_k32_slot(s)] = static_cast<int16_t>(tmp.bsums[2 * s] + tmp.bsums[2 * s + 1]);
     std::memcpy(y[b].qs, tmp.qs, kQK_K);
   }
 }
@@ -253,8 +258,10 @@ void packed_gemm_ref(DType type, int64_t k, const void* w, size_t w_stride, int 
               const uint8_t byte = static_cast<uint8_t>(q[j * 64 + lane * 4 + i]);
               ip += (e < 16 ? byte & 0x0f : byte >> 4) * ab.qs[32 * s + e];
             }
-            isum += ip * static_cast<uint8_t>(p[64 + s * kPackRows + lane]);
-            msum += static_cast<uint8_t>(p[192 + (s / 2) * 32 + lane * 2 + s % 2]) * ab.sum32[s];
+            uint8_t sc = 0, m = 0;
+            q4_k_packed_scale_min(p, lane, s, sc, m);
+            isum += ip * sc;
+            msum += m * ab.sum32[q8_k32_slot(s)];
           }
           acc += static_cast<float>(isum) * (f16_at(p, lane) * ab.d);
           acc -= static_cast<float>(msum) * (f16_at(p + 32, lane) * ab.d);
@@ -313,8 +320,9 @@ void dequantize_packed_row(DType type, int64_t k, const void* group, int lane, f
         const float d = f16_at(p, lane), dmin = f16_at(p + 32, lane);
         for (int s = 0; s < 8; ++s) {
           const char* q = p + kQ4_KHeader + s * kQ4_KSubBlock;
-          const float sc = d * static_cast<uint8_t>(p[64 + s * kPackRows + lane]);
-          const float m = dmin * static_cast<uint8_t>(p[192 + (s / 2) * 32 + lane * 2 + s % 2]);
+          uint8_t sc6 = 0, m6 = 0;
+          q4_k_packed_scale_min(p, lane, s, sc6, m6);
+          const float sc = d * sc6, m = dmin * m6;
           for (int e = 0; e < 32; ++e) {
             const auto byte = static_cast<uint8_t>(q[((e % 16) / 4) * 64 + lane * 4 + e % 4]);
             out[b * kQK_K + 32 * s + e] = sc * static_cast<float>(e < 16 ? byte & 0x0f : byte >> 4) - m;

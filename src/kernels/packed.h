@@ -3,8 +3,8 @@
 // row). A VNNI dot product (vpdpbusd) against 4 activation bytes broadcast to every lane then
 // advances all 16 rows at once, and each weight byte is loaded and unpacked once per tile of
 // tokens instead of once per (row, token). Scales sit next to their quants, pre-arranged as
-// one vector per block. Same bytes per row as the file's format (Q4_K: 148 instead of 144),
-// read as one sequential stream per group.
+// one vector per block. Same bytes per row as the file's format, read as one sequential stream
+// per group.
 //
 // Layouts, per group of 16 rows (rows past the matrix end are zero; their scales are zero):
 //   Q4_0x16, per 32-element block (288 bytes):
@@ -12,9 +12,9 @@
 //     low nibble and element 16+4j+i in its high nibble (exactly Q4_0's qs[4j+i]).
 //   Q8_0x16, per 32-element block (544 bytes):
 //     f16 d[16]; u8 q[8][16][4]: element 4j+i of row r, stored as w + 128 (unsigned).
-//   Q4_Kx16, per 256-element super-block (2368 bytes):
-//     f16 d[16]; f16 dmin[16]; u8 sc[8][16] (6-bit scale of sub-block s, row r);
-//     u8 m[4][16][2] (mins of sub-blocks 2p and 2p+1 of row r); then for each sub-block s a
+//   Q4_Kx16, per 256-element super-block (2304 bytes, as Q4_K's 144 per row):
+//     f16 d[16]; f16 dmin[16]; u8 scales[12][16] (byte j of row r's 12-byte 6-bit scale/min
+//     packing, unchanged: the kernel decodes 16 rows at once); then for each sub-block s a
 //     256-byte Q4_0x16-style nibble block of elements 32s..32s+31.
 //   Q6_Kx16, per 256-element super-block (3360 bytes, as Q6_K's 210 per row):
 //     f16 d[16]; i8 sc[16][16] (scale of sub-block j, row r); then for each 16-element sub-block
@@ -25,7 +25,9 @@
 //
 // Activations for these kernels carry the sums the unsigned/signed offsets need:
 //   Q8_0S per 32 elements: f32 d (the f16 d of ggml's q8_0, widened); i32 sum of qs; i8 qs[32].
-//   Q8_K32 per 256: f32 d; i16 sums of each 32 qs [8]; i8 qs[256] (ggml's q8_K values).
+//   Q8_K32 per 256: f32 d; i16 sums of each 32 qs, sub-block s at q8_k32_slot(s) (order 0 4 1 5
+//     2 6 3 7: one 32-bit load gives the sums of sub-blocks i and i + 4); i8 qs[256] (ggml's
+//     q8_K values).
 //   Q6_K takes ggml's q8_K itself (BlockQ8_K: its sums of each 16 qs match Q6_K's sub-blocks).
 #pragma once
 
@@ -52,6 +54,7 @@ struct ActQ8_K32 {
   int8_t qs[kQK_K];
 };
 static_assert(sizeof(ActQ8_0S) == 40 && sizeof(ActQ8_K32) == 276);
+constexpr int q8_k32_slot(int s) { return s < 4 ? 2 * s : 2 * (s - 4) + 1; }
 
 // Bytes of one packed group of 16 rows of k elements.
 size_t packed_group_bytes(DType type, int64_t k);

@@ -8,7 +8,8 @@
 //   Q4_0: sum (q - 8) * a = dpbusd(-8 * sum(a), q, a)      q in [0, 15]
 //   Q8_0: sum w * a      = dpbusd(-128 * sum(a), w + 128, a)
 //   Q4_K: per sub-block s, sum q * a (q in [0, 15]) times its 6-bit scale, and the mins as
-//         sum_s m_s * sum32_s(a) (vpdpwssd over pairs of sub-blocks).
+//         sum_s m_s * sum32_s(a) (vpdpwssd over the pairs of sub-blocks i, i + 4). Scales and
+//         mins are decoded from Q4_K's 6-bit packing for 16 rows at once per super-block.
 //   Q6_K: per 16-element sub-block j, sum (v - 32) * a = dpbusd(-32 * sum16_j(a), v, a)
 //         (v in [0, 63]; q8_K's bsums are those sums), times its signed 8-bit scale.
 // sum(a) comes with the activations (ActQ8_0S / ActQ8_K32), so every value is exact until the
@@ -105,19 +106,35 @@ void tile_legacy(int64_t nb, const char* g, const char* act, size_t as, float* o
 // One group x NT tokens of a Q4_K matrix.
 template <int NT>
 void tile_q4_k(int64_t nb, const char* g, const char* act, size_t as, float* out, size_t os, int nrows) {
-  constexpr size_t kBlock = 2368, kHeader = 320, kSub = 256;
+  constexpr size_t kBlock = 2304, kHeader = 256, kSub = 256;
+  const __m512i m3f = _mm512_set1_epi8(0x3f), m0f = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30);
   __m512 acc[NT];
   for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
     const char* p = g + static_cast<size_t>(b) * kBlock;
     // The header lines here, each sub-block's lines below: together the whole super-block.
     for (size_t l = 0; l < kHeader; l += 64) _mm_prefetch(p + kPrefetchAhead + l, _MM_HINT_T0);
+    // Byte j of the 12 of each row, 16 rows per 128 bits: b0 = bytes 0-3, b1 = 4-7, b2 = 8-11.
+    // Sub-block s < 4: scale b[s] & 63, min b[s + 4] & 63; s >= 4: scale b[s + 4] & 15 |
+    // (b[s - 4] >> 6) << 4, min b[s + 4] >> 4 | (b[s] >> 6) << 4. (0xf8: a | (b & c).)
+    const __m512i b0 = _mm512_loadu_si512(p + 64), b1 = _mm512_loadu_si512(p + 128);
+    const __m512i b2 = _mm512_loadu_si512(p + 192);
+    alignas(64) uint8_t sc8[2][64];  // scale of sub-block s, row r at [s / 4][16 * (s % 4) + r]
+    _mm512_store_si512(sc8[0], _mm512_and_si512(b0, m3f));
+    _mm512_store_si512(sc8[1], _mm512_ternarylogic_epi32(_mm512_and_si512(b2, m0f), _mm512_srli_epi16(b0, 2), m30, 0xf8));
+    const __m512i m_lo = _mm512_and_si512(b1, m3f);
+    const __m512i m_hi = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(b2, 4), m0f),
+                                                   _mm512_srli_epi16(b1, 2), m30, 0xf8);
+    // Pairs (min of sub-block i, of i + 4) per row: 128-bit lane i of pr[0] rows 0-7, of pr[1] 8-15.
+    alignas(64) uint8_t pr[2][64];
+    _mm512_store_si512(pr[0], _mm512_unpacklo_epi8(m_lo, m_hi));
+    _mm512_store_si512(pr[1], _mm512_unpackhi_epi8(m_lo, m_hi));
     __m512i isum[NT];
     for (int t = 0; t < NT; ++t) isum[t] = _mm512_setzero_si512();
     for (int s = 0; s < 8; ++s) {
       const char* qp = p + kHeader + s * kSub;
       for (size_t l = 0; l < kSub; l += 64) _mm_prefetch(qp + kPrefetchAhead + l, _MM_HINT_T0);
-      const __m512i sc = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 64 + 16 * s)));
+      const __m512i sc = _mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(sc8[s / 4] + 16 * (s % 4))));
       __m512i q[8];
       unpack_nibbles(qp, q);
       for (int t = 0; t < NT; ++t) {
@@ -130,7 +147,8 @@ void tile_q4_k(int64_t nb, const char* g, const char* act, size_t as, float* out
     const __m512 dm = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32)));
     __m512i mins[4];
     for (int i = 0; i < 4; ++i)
-      mins[i] = _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 192 + 32 * i)));
+      mins[i] = _mm512_cvtepu8_epi16(_mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(pr[1] + 16 * i),
+                                                         reinterpret_cast<const __m128i*>(pr[0] + 16 * i)));
     for (int t = 0; t < NT; ++t) {
       const auto& a = reinterpret_cast<const ActQ8_K32*>(act + static_cast<size_t>(t) * as)[b];
       __m512i ms = _mm512_setzero_si512();
