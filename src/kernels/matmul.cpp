@@ -1,6 +1,7 @@
 #include "kernels/matmul.h"
 
 #include <algorithm>
+#include <atomic>
 
 #include "core/error.h"
 #include "kernels/element_ops.h"
@@ -17,9 +18,8 @@ constexpr size_t kL1Bytes = 24 * 1024;
 // Below this many activation values, converting them on the calling thread is cheaper than
 // waking the pool.
 constexpr int64_t kParallelQuantizeMin = 1 << 16;
-// Row tasks per thread (see run_parts): 4 left a thread idle at the end of each matrix in
-// decode (measured ~10% slower tg with fused jobs); 8-32 are equal within noise.
-constexpr int kTasksPerThread = 16;
+// Guided chunks (see run_parts): each grab takes 1 / (kGuidedDivisor * threads) of the work left.
+constexpr int64_t kGuidedDivisor = 2;
 // Tiles per side of the blocks handed to a gemm kernel.
 constexpr int kGemmTiles = 4;
 
@@ -163,7 +163,7 @@ struct Part {
   int64_t y_stride = 0;
   int64_t tile_rows = 0;
   int64_t units = 0;  // row groups of max_rows
-  int64_t tasks = 0;
+  int64_t grain = 1;  // units per chunk at least (and chunk sizes are multiples of it)
 };
 
 // Converted activations for every distinct converter among the parts (at most kMaxParts).
@@ -200,14 +200,17 @@ void convert_activations(Part* parts, const KernelChoice* kc, int n_parts, const
   }
 }
 
-// Runs every part as one job: each part's output rows split into equal tasks (multiples of
-// max_rows; kTasksPerThread per thread over the whole job, shared out by rows), handed out
-// dynamically, so an idle machine gives each thread the same share and a thread slowed by
-// another process takes fewer. Each task walks its rows in tiles that stay in L2 while all
-// tokens pass over them. after(part, r0, r1) runs in the task once its rows are done.
+// Runs every part as one job. The parts' rows, in units of max_rows, are handed out in guided
+// chunks: each grab takes 1 / (2 * threads) of the units left (at least one grain: a unit in
+// decode, an L2 tile of rows in prefill), never across two parts. Threads start on long
+// sequential streams and end on short ones, so both finish within one small chunk of each
+// other, and a thread slowed by another process simply takes fewer chunks. Each chunk walks its
+// rows in tiles that stay in L2 while all tokens pass over them. after(part, r0, r1) runs once
+// a chunk's rows are done. A row's result does not depend on the chunking.
 template <typename After>
 void run_parts(Part* parts, int n_parts, int64_t n_tok, ThreadPool& pool, After&& after) {
-  int64_t total_units = 0;
+  int64_t begin[kMaxMatmulParts + 1];  // first unit of each part in the job
+  int64_t total = 0;
   for (int i = 0; i < n_parts; ++i) {
     Part& pt = parts[i];
     const int64_t mr = pt.p.kern.max_rows;
@@ -215,25 +218,31 @@ void run_parts(Part* parts, int n_parts, int64_t n_tok, ThreadPool& pool, After&
     pt.tile_rows = n_tok == 1
         ? pt.p.n_out
         : std::max<int64_t>(mr, static_cast<int64_t>(kTileBytes / pt.p.w_stride) / mr * mr);
-    total_units += pt.units;
+    pt.grain = n_tok == 1 ? 1 : pt.tile_rows / mr;
+    begin[i] = total;
+    total += pt.units;
   }
-  const int64_t budget = int64_t{pool.size()} * kTasksPerThread;
-  int64_t n_tasks = 0;
-  for (int i = 0; i < n_parts; ++i) {
-    Part& pt = parts[i];
-    pt.tasks = std::clamp<int64_t>((budget * pt.units + total_units - 1) / total_units, 1, pt.units);
-    n_tasks += pt.tasks;
-  }
-  pool.run(n_tasks, [&](int64_t c, int) {
-    int i = 0;
-    while (c >= parts[i].tasks) c -= parts[i++].tasks;
-    const Part& pt = parts[i];
-    const int64_t grain = pt.p.kern.max_rows;
-    const int64_t r0 = pt.units * c / pt.tasks * grain;
-    const int64_t r1 = std::min(pt.p.n_out, pt.units * (c + 1) / pt.tasks * grain);
-    for (int64_t rb = r0; rb < r1; rb += pt.tile_rows)
-      run_rows(pt.p, rb, std::min(r1, rb + pt.tile_rows), 0, n_tok, pt.y, pt.y_stride);
-    after(i, r0, r1);
+  begin[n_parts] = total;
+  std::atomic<int64_t> next{0};
+  const int64_t divisor = kGuidedDivisor * pool.size();
+  pool.run(pool.size(), [&](int64_t, int) {
+    for (;;) {
+      int64_t u = next.load(std::memory_order_relaxed), e = 0;
+      int i = 0;
+      do {
+        if (u >= total) return;
+        i = 0;
+        while (u >= begin[i + 1]) ++i;
+        const int64_t g = parts[i].grain;
+        e = std::min(begin[i + 1], u + std::max(g, (total - u) / divisor / g * g));
+      } while (!next.compare_exchange_weak(u, e, std::memory_order_relaxed));
+      const Part& pt = parts[i];
+      const int64_t mr = pt.p.kern.max_rows;
+      const int64_t r0 = (u - begin[i]) * mr, r1 = std::min(pt.p.n_out, (e - begin[i]) * mr);
+      for (int64_t rb = r0; rb < r1; rb += pt.tile_rows)
+        run_rows(pt.p, rb, std::min(r1, rb + pt.tile_rows), 0, n_tok, pt.y, pt.y_stride);
+      after(i, r0, r1);
+    }
   });
 }
 
