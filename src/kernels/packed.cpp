@@ -17,32 +17,31 @@ constexpr size_t kQ6_KHeader = 2 * kPackRows + 16 * kPackRows;              // 2
 constexpr size_t kQ6_KSubBlock = kPackRows * 16 * 6 / 8;                    // 192
 constexpr size_t kQ6_KGroupBlock = kQ6_KHeader + 16 * kQ6_KSubBlock;        // 3360
 
-const char* src_row(const void* src, size_t stride, int r) {
-  return static_cast<const char*>(src) + static_cast<size_t>(r) * stride;
-}
-
 void put_f16(char* p, int r, f16 v) { std::memcpy(p + 2 * r, &v.bits, 2); }
 
+// Calls put(x, r, dst) for block b of every row r < nrows (rows `stride` bytes apart), dst the
+// group's block b (group_block bytes each).
+template <typename Block, typename Put>
+void pack_blocks(const void* src, size_t stride, int nrows, int64_t nb, char* dst, size_t group_block, Put&& put) {
+  for (int64_t b = 0; b < nb; ++b, dst += group_block)
+    for (int r = 0; r < nrows; ++r)
+      put(reinterpret_cast<const Block*>(static_cast<const char*>(src) + static_cast<size_t>(r) * stride)[b], r, dst);
+}
+
 void pack_q4_0(const void* src, size_t stride, int nrows, int64_t nb, char* dst) {
-  for (int64_t b = 0; b < nb; ++b, dst += kQ4_0GroupBlock) {
-    for (int r = 0; r < nrows; ++r) {
-      const auto& x = reinterpret_cast<const BlockQ4_0*>(src_row(src, stride, r))[b];
-      put_f16(dst, r, x.d);
-      for (int j = 0; j < 4; ++j) std::memcpy(dst + 32 + j * 64 + r * 4, x.qs + 4 * j, 4);
-    }
-  }
+  pack_blocks<BlockQ4_0>(src, stride, nrows, nb, dst, kQ4_0GroupBlock, [](const BlockQ4_0& x, int r, char* g) {
+    put_f16(g, r, x.d);
+    for (int j = 0; j < 4; ++j) std::memcpy(g + 32 + j * 64 + r * 4, x.qs + 4 * j, 4);
+  });
 }
 
 void pack_q8_0(const void* src, size_t stride, int nrows, int64_t nb, char* dst) {
-  for (int64_t b = 0; b < nb; ++b, dst += kQ8_0GroupBlock) {
-    for (int r = 0; r < nrows; ++r) {
-      const auto& x = reinterpret_cast<const BlockQ8_0*>(src_row(src, stride, r))[b];
-      put_f16(dst, r, x.d);
-      for (int j = 0; j < 8; ++j)
-        for (int i = 0; i < 4; ++i)
-          dst[32 + j * 64 + r * 4 + i] = static_cast<char>(static_cast<uint8_t>(x.qs[4 * j + i]) ^ 0x80);
-    }
-  }
+  pack_blocks<BlockQ8_0>(src, stride, nrows, nb, dst, kQ8_0GroupBlock, [](const BlockQ8_0& x, int r, char* g) {
+    put_f16(g, r, x.d);
+    for (int j = 0; j < 8; ++j)
+      for (int i = 0; i < 4; ++i)
+        g[32 + j * 64 + r * 4 + i] = static_cast<char>(static_cast<uint8_t>(x.qs[4 * j + i]) ^ 0x80);
+  });
 }
 
 // The 256 4-bit values of a Q4_K super-block: 64-element pairs of sub-blocks share qs[32 * pair
@@ -56,22 +55,19 @@ void q4_k_values(const BlockQ4_K& x, uint8_t v[kQK_K]) {
 }
 
 void pack_q4_k(const void* src, size_t stride, int nrows, int64_t nb, char* dst) {
-  uint8_t v[kQK_K];
-  for (int64_t b = 0; b < nb; ++b, dst += kQ4_KGroupBlock) {
-    for (int r = 0; r < nrows; ++r) {
-      const auto& x = reinterpret_cast<const BlockQ4_K*>(src_row(src, stride, r))[b];
-      q4_k_values(x, v);
-      put_f16(dst, r, x.d);
-      put_f16(dst + 32, r, x.dmin);
-      for (int j = 0; j < 12; ++j) dst[64 + j * kPackRows + r] = static_cast<char>(x.scales[j]);
-      for (int s = 0; s < 8; ++s) {
-        char* q = dst + kQ4_KHeader + s * kQ4_KSubBlock;
-        for (int j = 0; j < 4; ++j)
-          for (int i = 0; i < 4; ++i)
-            q[j * 64 + r * 4 + i] = static_cast<char>(v[32 * s + 4 * j + i] | (v[32 * s + 16 + 4 * j + i] << 4));
-      }
+  pack_blocks<BlockQ4_K>(src, stride, nrows, nb, dst, kQ4_KGroupBlock, [](const BlockQ4_K& x, int r, char* g) {
+    uint8_t v[kQK_K];
+    q4_k_values(x, v);
+    put_f16(g, r, x.d);
+    put_f16(g + 32, r, x.dmin);
+    for (int j = 0; j < 12; ++j) g[64 + j * kPackRows + r] = static_cast<char>(x.scales[j]);
+    for (int s = 0; s < 8; ++s) {
+      char* q = g + kQ4_KHeader + s * kQ4_KSubBlock;
+      for (int j = 0; j < 4; ++j)
+        for (int i = 0; i < 4; ++i)
+          q[j * 64 + r * 4 + i] = static_cast<char>(v[32 * s + 4 * j + i] | (v[32 * s + 16 + 4 * j + i] << 4));
     }
-  }
+  });
 }
 
 // The 256 6-bit values (0..63, the stored value + 32) of a Q6_K super-block, in element order.
@@ -85,24 +81,21 @@ void q6_k_values(const BlockQ6_K& x, uint8_t v[kQK_K]) {
 }
 
 void pack_q6_k(const void* src, size_t stride, int nrows, int64_t nb, char* dst) {
-  uint8_t v[kQK_K];
-  for (int64_t b = 0; b < nb; ++b, dst += kQ6_KGroupBlock) {
-    for (int r = 0; r < nrows; ++r) {
-      const auto& x = reinterpret_cast<const BlockQ6_K*>(src_row(src, stride, r))[b];
-      q6_k_values(x, v);
-      put_f16(dst, r, x.d);
-      for (int j = 0; j < 16; ++j) {
-        dst[32 + j * kPackRows + r] = static_cast<char>(x.scales[j]);
-        char* q = dst + kQ6_KHeader + j * kQ6_KSubBlock + r * 4;
-        for (int i = 0; i < 4; ++i) {
-          const uint8_t* e = v + 16 * j + i;  // element i of step 0; steps are 4 apart
-          q[i] = static_cast<char>((e[0] & 0x0f) | (e[4] << 4));
-          q[64 + i] = static_cast<char>((e[8] & 0x0f) | (e[12] << 4));
-          q[128 + i] = static_cast<char>((e[0] >> 4) | ((e[4] >> 4) << 2) | ((e[8] >> 4) << 4) | ((e[12] >> 4) << 6));
-        }
+  pack_blocks<BlockQ6_K>(src, stride, nrows, nb, dst, kQ6_KGroupBlock, [](const BlockQ6_K& x, int r, char* g) {
+    uint8_t v[kQK_K];
+    q6_k_values(x, v);
+    put_f16(g, r, x.d);
+    for (int j = 0; j < 16; ++j) {
+      g[32 + j * kPackRows + r] = static_cast<char>(x.scales[j]);
+      char* q = g + kQ6_KHeader + j * kQ6_KSubBlock + r * 4;
+      for (int i = 0; i < 4; ++i) {
+        const uint8_t* e = v + 16 * j + i;  // element i of step 0; steps are 4 apart
+        q[i] = static_cast<char>((e[0] & 0x0f) | (e[4] << 4));
+        q[64 + i] = static_cast<char>((e[8] & 0x0f) | (e[12] << 4));
+        q[128 + i] = static_cast<char>((e[0] >> 4) | ((e[4] >> 4) << 2) | ((e[8] >> 4) << 4) | ((e[12] >> 4) << 6));
       }
     }
-  }
+  });
 }
 
 // Value (0..63) of element e of sub-block j's 16 in lane r of a Q6_Kx16 super-block at p.
