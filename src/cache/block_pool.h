@@ -1,0 +1,59 @@
+// The paged KV cache's memory: one pool of fixed-size blocks, each holding the keys and values
+// of block_tokens consecutive positions of one sequence for every layer (the layout inside a
+// block belongs to the model; the pool only sees bytes). Blocks are reference-counted so that
+// sequences with a common prefix share them; the free list is LIFO, so a freed block is the
+// next one handed out (still warm in cache).
+//
+// Not thread-safe: the engine's scheduler owns the pool and is its only caller.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "core/buffer.h"
+
+namespace tandem::cache {
+
+using BlockId = int32_t;
+
+class BlockPool {
+ public:
+  // n_blocks blocks of block_bytes each (rounded up to 64), block_tokens positions per block.
+  BlockPool(int64_t n_blocks, size_t block_bytes, int32_t block_tokens);
+  BlockPool(const BlockPool&) = delete;
+  BlockPool& operator=(const BlockPool&) = delete;
+
+  // Blocks that fit in mem_bytes (at least 0).
+  static int64_t blocks_for_bytes(size_t mem_bytes, size_t block_bytes);
+
+  int64_t n_blocks() const { return static_cast<int64_t>(refs_.size()); }
+  int64_t free_blocks() const { return static_cast<int64_t>(free_.size()); }
+  int64_t used_blocks() const { return n_blocks() - free_blocks(); }
+  int32_t block_tokens() const { return block_tokens_; }
+  size_t block_bytes() const { return stride_; }
+
+  // A free block with one reference, or nothing when the pool is exhausted.
+  std::optional<BlockId> allocate();
+  // One more / one less reference; the block returns to the free list at zero.
+  void retain(BlockId b);
+  void release(BlockId b);
+  int32_t refs(BlockId b) const;
+
+  std::byte* data(BlockId b);
+  const std::byte* data(BlockId b) const;
+  // Copies the first `bytes` bytes of src's data into dst (copy-on-write of a shared block).
+  void copy(BlockId src, BlockId dst, size_t bytes);
+
+ private:
+  void check_live(BlockId b, const char* what) const;
+
+  int32_t block_tokens_;
+  size_t stride_;
+  AlignedBuffer mem_;
+  std::vector<int32_t> refs_;
+  std::vector<BlockId> free_;  // LIFO
+};
+
+}  // namespace tandem::cache
