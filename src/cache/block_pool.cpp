@@ -9,10 +9,12 @@ namespace {
 
 constexpr size_t kAlign = 64;
 
+size_t stride_for(size_t block_bytes) { return (block_bytes + kAlign - 1) / kAlign * kAlign; }
+
 }  // namespace
 
 BlockPool::BlockPool(int64_t n_blocks, size_t block_bytes, int32_t block_tokens)
-    : block_tokens_(block_tokens), stride_((block_bytes + kAlign - 1) / kAlign * kAlign) {
+    : block_tokens_(block_tokens), stride_(stride_for(block_bytes)) {
   if (n_blocks < 1) throw_input("KV cache: {} blocks (at least 1 is needed)", n_blocks);
   if (block_tokens < 1) throw_input("KV cache: {} tokens per block", block_tokens);
   if (block_bytes == 0) throw_input("KV cache: blocks of 0 bytes");
@@ -26,7 +28,7 @@ BlockPool::BlockPool(int64_t n_blocks, size_t block_bytes, int32_t block_tokens)
 }
 
 int64_t BlockPool::blocks_for_bytes(size_t mem_bytes, size_t block_bytes) {
-  const size_t stride = (block_bytes + kAlign - 1) / kAlign * kAlign;
+  const size_t stride = stride_for(block_bytes);
   return stride == 0 ? 0 : static_cast<int64_t>(mem_bytes / stride);
 }
 

@@ -134,9 +134,8 @@ KernelChoice choose(const VecDotTable& table, const WeightMatrix& w) {
   if (w.packed) {
     const PackedKernel& pk = table.packed[static_cast<size_t>(w.type)];
     TANDEM_CHECK(pk.gemm != nullptr, "matmul: no packed {} kernel at this ISA level", dtype_name(w.type));
-    const bool k_quant = w.type == DType::Q4_K || w.type == DType::Q6_K;
-    c.kern = VecDotKernel{k_quant ? DType::Q8_K : DType::Q8_0, nullptr, kPackRows, pk.gemm,
-                          pk.max_tokens};
+    // The activations are in the packed kernel's own format (packed_act_row_bytes), not a DType.
+    c.kern = VecDotKernel{DType::Count, nullptr, kPackRows, pk.gemm, pk.max_tokens};
     c.quantize = pk.act_quantize;
     c.act_bytes = packed_act_row_bytes(w.type, w.k);
   } else if (c.kern.dot == nullptr) {

@@ -98,6 +98,21 @@ void pack_q6_k(const void* src, size_t stride, int nrows, int64_t nb, char* dst)
   });
 }
 
+// Element e (0..31) of lane r of a Q4_0x16 / Q8_0x16 block at p, offset removed (q - 8 / w).
+int legacy_packed_value(const char* p, bool q4, int lane, int e) {
+  if (q4) {
+    const auto byte = static_cast<uint8_t>(p[32 + ((e % 16) / 4) * 64 + lane * 4 + e % 4]);
+    return (e < 16 ? byte & 0x0f : byte >> 4) - 8;
+  }
+  return static_cast<int>(static_cast<uint8_t>(p[32 + (e / 4) * 64 + lane * 4 + e % 4])) - 128;
+}
+
+// 4-bit value of element e (0..31) of lane r of a Q4_Kx16 sub-block at q.
+int q4_k_packed_nibble(const char* q, int lane, int e) {
+  const auto byte = static_cast<uint8_t>(q[((e % 16) / 4) * 64 + lane * 4 + e % 4]);
+  return e < 16 ? byte & 0x0f : byte >> 4;
+}
+
 // Value (0..63) of element e of sub-block j's 16 in lane r of a Q6_Kx16 super-block at p.
 int q6_k_packed_value(const char* p, int j, int lane, int e) {
   const char* q = p + kQ6_KHeader + j * kQ6_KSubBlock + lane * 4 + e % 4;
@@ -225,17 +240,7 @@ void packed_gemm_ref(DType type, int64_t k, const void* w, size_t w_stride, int 
           const char* p = g + static_cast<size_t>(b) * blk;
           const auto& ab = reinterpret_cast<const ActQ8_0S*>(a)[b];
           int32_t s = 0;
-          for (int e = 0; e < kQK; ++e) {
-            int q;
-            if (q4) {
-              const int j = (e % 16) / 4, i = e % 4;
-              const uint8_t byte = static_cast<uint8_t>(p[32 + j * 64 + lane * 4 + i]);
-              q = (e < 16 ? byte & 0x0f : byte >> 4) - 8;
-            } else {
-              q = static_cast<int>(static_cast<uint8_t>(p[32 + (e / 4) * 64 + lane * 4 + e % 4])) - 128;
-            }
-            s += q * ab.qs[e];
-          }
+          for (int e = 0; e < kQK; ++e) s += legacy_packed_value(p, q4, lane, e) * ab.qs[e];
           acc += static_cast<float>(s) * (f16_at(p, lane) * ab.d);
         }
       } else if (type == DType::Q4_K) {
@@ -246,11 +251,7 @@ void packed_gemm_ref(DType type, int64_t k, const void* w, size_t w_stride, int 
           for (int s = 0; s < 8; ++s) {
             const char* q = p + kQ4_KHeader + s * kQ4_KSubBlock;
             int32_t ip = 0;
-            for (int e = 0; e < 32; ++e) {
-              const int j = (e % 16) / 4, i = e % 4;
-              const uint8_t byte = static_cast<uint8_t>(q[j * 64 + lane * 4 + i]);
-              ip += (e < 16 ? byte & 0x0f : byte >> 4) * ab.qs[32 * s + e];
-            }
+            for (int e = 0; e < 32; ++e) ip += q4_k_packed_nibble(q, lane, e) * ab.qs[32 * s + e];
             uint8_t sc = 0, m = 0;
             q4_k_packed_scale_min(p, lane, s, sc, m);
             isum += ip * sc;
@@ -279,10 +280,6 @@ void packed_gemm_ref(DType type, int64_t k, const void* w, size_t w_stride, int 
   }
 }
 
-}  // namespace tandem
-
-namespace tandem {
-
 void dequantize_packed_row(DType type, int64_t k, const void* group, int lane, float* out) {
   TANDEM_CHECK(lane >= 0 && lane < kPackRows, "dequantize_packed_row: lane {}", lane);
   const char* g = static_cast<const char*>(group);
@@ -294,16 +291,7 @@ void dequantize_packed_row(DType type, int64_t k, const void* group, int lane, f
       for (int64_t b = 0; b < k / kQK; ++b) {
         const char* p = g + static_cast<size_t>(b) * blk;
         const float d = f16_at(p, lane);
-        for (int e = 0; e < kQK; ++e) {
-          int q;
-          if (q4) {
-            const auto byte = static_cast<uint8_t>(p[32 + ((e % 16) / 4) * 64 + lane * 4 + e % 4]);
-            q = (e < 16 ? byte & 0x0f : byte >> 4) - 8;
-          } else {
-            q = static_cast<int>(static_cast<uint8_t>(p[32 + (e / 4) * 64 + lane * 4 + e % 4])) - 128;
-          }
-          out[b * kQK + e] = d * static_cast<float>(q);
-        }
+        for (int e = 0; e < kQK; ++e) out[b * kQK + e] = d * static_cast<float>(legacy_packed_value(p, q4, lane, e));
       }
       return;
     }
@@ -316,10 +304,7 @@ void dequantize_packed_row(DType type, int64_t k, const void* group, int lane, f
           uint8_t sc6 = 0, m6 = 0;
           q4_k_packed_scale_min(p, lane, s, sc6, m6);
           const float sc = d * sc6, m = dmin * m6;
-          for (int e = 0; e < 32; ++e) {
-            const auto byte = static_cast<uint8_t>(q[((e % 16) / 4) * 64 + lane * 4 + e % 4]);
-            out[b * kQK_K + 32 * s + e] = sc * static_cast<float>(e < 16 ? byte & 0x0f : byte >> 4) - m;
-          }
+          for (int e = 0; e < 32; ++e) out[b * kQK_K + 32 * s + e] = sc * static_cast<float>(q4_k_packed_nibble(q, lane, e)) - m;
         }
       }
       return;
