@@ -25,7 +25,7 @@ void add_model_options(CLI::App* cmd, ModelOptions& o, int64_t default_ctx) {
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 16));
   cmd->add_option("--kv-type", o.kv_type, "KV cache element type")
       ->capture_default_str()
-      ->check(CLI::IsMember({"f16", "f32"}));
+      ->check(CLI::IsMember({"f16", "f32", "q8_0"}));
   cmd->add_flag("--no-repack", o.no_repack,
                 "read every weight matrix from the mapped file instead of repacking the ones the "
                 "CPU has a faster kernel for (uses less memory at load, runs slower)");
@@ -71,7 +71,7 @@ model::ContextParams context_params(const ModelOptions& o) {
   model::ContextParams p;
   p.n_ctx = o.n_ctx;
   p.n_batch = o.n_batch;
-  p.kv_type = o.kv_type == "f32" ? DType::F32 : DType::F16;
+  p.kv_type = model::parse_kv_type(o.kv_type.c_str());
   return p;
 }
 

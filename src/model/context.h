@@ -1,18 +1,18 @@
-// Running a model: one sequence, its KV cache and the scratch buffers of the forward pass.
+// Running a model on one sequence: its own KV blocks and a BatchForward of one sequence.
 // eval() appends tokens at the next positions: many tokens go through the layers together
-// (prefill, matrix x matrix, in chunks of n_batch), one token is a decode step.
+// (prefill, matrix x matrix, in chunks of n_batch), one token is a decode step. The serving
+// engine runs many sequences over a shared block pool instead (engine/).
 #pragma once
 
 #include <cstdint>
-#include <memory>
 #include <span>
 #include <vector>
 
 #include "core/buffer.h"
 #include "core/dtype.h"
 #include "core/thread_pool.h"
-#include "kernels/matmul.h"
-#include "model/kv_cache.h"
+#include "model/batch_forward.h"
+#include "model/kv_layout.h"
 #include "model/model.h"
 
 namespace tandem::model {
@@ -23,6 +23,9 @@ struct ContextParams {
   DType kv_type = DType::F16;
   ThreadPool* pool = nullptr;  // null: ThreadPool::global()
 };
+
+// Positions per KV block everywhere (the engine's pool uses the same size).
+inline constexpr int64_t kKvBlockTokens = 32;
 
 class Context {
  public:
@@ -41,32 +44,19 @@ class Context {
   // Forgets positions from n on (n <= n_past): the next eval continues at position n.
   void truncate(int64_t n);
   void reset() { truncate(0); }
-  size_t kv_bytes() const { return kv_.bytes(); }
+  size_t kv_bytes() const { return kv_.size(); }
 
  private:
-  void forward(const TokenId* tokens, int64_t n, bool all_logits, float* logits);
-  void attention(int64_t layer, int64_t n, int64_t pos0);
+  static int64_t resolve_n_ctx(const Model& model, int64_t n_ctx);
 
   const Model* model_;
-  const HParams& hp_;
-  ThreadPool* pool_;
   int64_t n_ctx_, n_batch_;
   int64_t n_past_ = 0;
-  KvCache kv_;
-  MatmulScratch mm_scratch_;
-
-  // Activations for one chunk of up to n_batch tokens.
-  AlignedBuffer x_;      // [n_batch][n_embd] residual stream
-  AlignedBuffer h_;      // [n_batch][n_embd] normed input / block output
-  AlignedBuffer q_;      // [n_batch][n_head * head_dim_k]
-  AlignedBuffer k_;      // [n_batch][n_head_kv * head_dim_k]
-  AlignedBuffer v_;      // [n_batch][n_head_kv * head_dim_v]
-  AlignedBuffer attn_;   // [n_batch][n_head * head_dim_v]
-  AlignedBuffer gate_;   // [n_batch][n_ff]
-  AlignedBuffer up_;     // [n_batch][n_ff]
-  AlignedBuffer scores_; // [threads][n_ctx] attention weights, one row per thread
-  std::vector<int32_t> pos_;  // [n_batch]
-  std::vector<float> logits_;  // [n_out][n_vocab]
+  KvLayout layout_;
+  AlignedBuffer kv_;                // [n_blocks][block_bytes]
+  std::vector<std::byte*> blocks_;  // [n_blocks] into kv_
+  BatchForward forward_;
+  std::vector<float> logits_;       // [n_out][n_vocab]
 };
 
 }  // namespace tandem::model

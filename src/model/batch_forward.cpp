@@ -1,0 +1,185 @@
+#include "model/batch_forward.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "core/error.h"
+#include "kernels/element_ops.h"
+#include "kernels/get_rows.h"
+#include "kernels/quant.h"
+#include "kernels/rope.h"
+#include "kernels/vec_dot.h"
+
+namespace tandem::model {
+namespace {
+
+size_t floats(int64_t a, int64_t b) { return static_cast<size_t>(a * b) * sizeof(float); }
+size_t align64(size_t n) { return (n + 63) / 64 * 64; }
+
+}  // namespace
+
+BatchForward::BatchForward(const Model& model, const KvLayout& layout, int64_t max_tokens,
+                           int64_t max_positions, ThreadPool* pool)
+    : model_(&model),
+      hp_(model.hparams()),
+      layout_(layout),
+      pool_(pool ? pool : &ThreadPool::global()),
+      max_tokens_(max_tokens),
+      max_pos_(max_positions) {
+  TANDEM_CHECK(max_tokens > 0 && max_positions > 0, "batch of {} tokens over {} positions",
+               max_tokens, max_positions);
+  const int64_t b = max_tokens;
+  x_ = AlignedBuffer(floats(b, hp_.n_embd));
+  h_ = AlignedBuffer(floats(b, std::max(hp_.n_embd, hp_.n_head * hp_.head_dim_v)));
+  q_ = AlignedBuffer(floats(b, hp_.q_width()));
+  k_ = AlignedBuffer(floats(b, hp_.k_width()));
+  v_ = AlignedBuffer(floats(b, hp_.v_width()));
+  attn_ = AlignedBuffer(floats(b, hp_.n_head * hp_.head_dim_v));
+  gate_ = AlignedBuffer(floats(b, hp_.n_ff));
+  up_ = AlignedBuffer(floats(b, hp_.n_ff));
+  scratch_stride_ = align64(floats(max_pos_ + layout_.block_tokens(), 1)) +
+                    align64(floats(hp_.head_dim_k, 1) + 64) + align64(floats(hp_.head_dim_v, 1));
+  scratch_ = AlignedBuffer(scratch_stride_ * static_cast<size_t>(pool_->size()));
+  pos_.resize(static_cast<size_t>(b));
+  seq_.resize(static_cast<size_t>(b));
+  tokens_.resize(static_cast<size_t>(b));
+}
+
+std::span<const float> BatchForward::run(std::span<const SeqStep> seqs) {
+  const ModelWeights& w = model_->weights();
+  const int64_t E = hp_.n_embd, qw = hp_.q_width(), kw = hp_.k_width(), vw = hp_.v_width();
+  const int64_t ow = hp_.n_head * hp_.head_dim_v, F = hp_.n_ff, bt = layout_.block_tokens();
+  // Flatten the sequences into rows.
+  int64_t n = 0, n_out = 0;
+  for (size_t s = 0; s < seqs.size(); ++s) {
+    const SeqStep& sq = seqs[s];
+    const auto len = static_cast<int64_t>(sq.tokens.size());
+    TANDEM_CHECK(len > 0 && n + len <= max_tokens_, "step of {} + {} tokens, at most {}", n, len, max_tokens_);
+    TANDEM_CHECK(sq.pos >= 0 && sq.pos + len <= max_pos_ &&
+                     static_cast<int64_t>(sq.blocks.size()) * bt >= sq.pos + len,
+                 "sequence {}: positions [{}, {}) with {} blocks of {} (at most {} positions)", s,
+                 sq.pos, sq.pos + len, sq.blocks.size(), bt, max_pos_);
+    for (int64_t t = 0; t < len; ++t, ++n) {
+      pos_[static_cast<size_t>(n)] = static_cast<int32_t>(sq.pos + t);
+      seq_[static_cast<size_t>(n)] = static_cast<int32_t>(s);
+      const TokenId id = sq.tokens[static_cast<size_t>(t)];
+      TANDEM_CHECK(id >= 0 && id < hp_.n_vocab, "token id {} outside the vocabulary of {}", id, hp_.n_vocab);
+      tokens_[static_cast<size_t>(n)] = id;
+    }
+    n_out += sq.logits == Logits::All ? len : sq.logits == Logits::Last ? 1 : 0;
+  }
+  TANDEM_CHECK(n > 0, "empty step");
+
+  float *x = x_.as<float>(), *h = h_.as<float>(), *q = q_.as<float>(), *k = k_.as<float>(),
+        *v = v_.as<float>(), *attn = attn_.as<float>(), *gate = gate_.as<float>(), *up = up_.as<float>();
+  RopeParams rp = hp_.rope_params();
+  rp.freq_factors = w.rope_freqs;
+  ThreadPool& pool = *pool_;
+  const QuantizeFn kv_quantize = quant_ops().quantize[static_cast<size_t>(layout_.dtype())];
+
+  get_rows(w.tok_embd, tokens_.data(), n, x);  // x: [n][E]
+  for (int64_t l = 0; l < hp_.n_layer; ++l) {
+    const LayerWeights& L = w.layers[static_cast<size_t>(l)];
+    // Attention block.
+    for (int64_t t = 0; t < n; ++t) rms_norm(x + t * E, L.attn_norm, hp_.rms_eps, h + t * E, E);
+    const MatmulOut qkv[] = {{&L.wq, q, qw}, {&L.wk, k, kw}, {&L.wv, v, vw}};
+    matmul_multi(vec_dot_table(), qkv, h, E, n, pool, mm_scratch_);
+    if (L.bq) {
+      add_row(q, L.bq, q, n, qw);
+      add_row(k, L.bk, k, n, kw);
+      add_row(v, L.bv, v, n, vw);
+    }
+    if (L.q_norm) {
+      const int64_t hd = hp_.head_dim_k;
+      for (int64_t r = 0; r < n * hp_.n_head; ++r) rms_norm(q + r * hd, L.q_norm, hp_.rms_eps, q + r * hd, hd);
+      for (int64_t r = 0; r < n * hp_.n_head_kv; ++r) rms_norm(k + r * hd, L.k_norm, hp_.rms_eps, k + r * hd, hd);
+    }
+    rope(q, n, hp_.n_head, hp_.head_dim_k, pos_.data(), rp);
+    rope(k, n, hp_.n_head_kv, hp_.head_dim_k, pos_.data(), rp);
+    // Keys and values of every row into its sequence's block.
+    for (int64_t r = 0; r < n; ++r) {
+      const int64_t p = pos_[static_cast<size_t>(r)];
+      std::byte* block = seqs[static_cast<size_t>(seq_[static_cast<size_t>(r)])].blocks[static_cast<size_t>(p / bt)];
+      kv_quantize(k + r * kw, layout_.key_row(block, l, p % bt), kw);
+      kv_quantize(v + r * vw, layout_.value_row(block, l, p % bt), vw);
+    }
+    attention(l, seqs, n);
+    matmul(L.wo, attn, ow, n, h, E, pool, mm_scratch_);
+    add(x, h, x, n * E);
+    // Feed-forward block: down(silu(gate(x)) * up(x)).
+    for (int64_t t = 0; t < n; ++t) rms_norm(x + t * E, L.ffn_norm, hp_.rms_eps, h + t * E, E);
+    matmul_swiglu(L.gate, L.up, h, E, n, gate, up, F, pool, mm_scratch_);
+    matmul(L.down, gate, F, n, h, E, pool, mm_scratch_);
+    add(x, h, x, n * E);
+  }
+  logits_.resize(static_cast<size_t>(n_out * hp_.n_vocab));
+  if (n_out == 0) return {};
+  // Output: only the rows whose logits are wanted, in order.
+  int64_t row = 0, o = 0;
+  for (const SeqStep& sq : seqs) {
+    const auto len = static_cast<int64_t>(sq.tokens.size());
+    const int64_t first = sq.logits == Logits::All ? 0 : sq.logits == Logits::Last ? len - 1 : len;
+    for (int64_t t = first; t < len; ++t, ++o)
+      rms_norm(x + (row + t) * E, w.output_norm, hp_.rms_eps, h + o * E, E);
+    row += len;
+  }
+  matmul(w.output, h, E, n_out, logits_.data(), hp_.n_vocab, pool, mm_scratch_);
+  return logits_;
+}
+
+// attn[r][head] = softmax(K . q[r][head] / sqrt(hd)) . V over positions [0, pos_r] of row r's
+// sequence, read block by block.
+void BatchForward::attention(int64_t layer, std::span<const SeqStep> seqs, int64_t n) {
+  const int64_t n_head = hp_.n_head, hd = hp_.head_dim_k, hdv = hp_.head_dim_v;
+  const int64_t group = n_head / hp_.n_head_kv, bt = layout_.block_tokens();
+  const DType kv_type = layout_.dtype();
+  const VecDotTable& table = vec_dot_table();
+  const VecDotKernel& kern = table.by_weight[static_cast<size_t>(kv_type)];
+  const ActQuantizeFn act_quantize =
+      kern.act_type == DType::F32 ? nullptr : table.act_quantize[static_cast<size_t>(kern.act_type)];
+  TANDEM_CHECK(kern.dot && (kern.act_type == DType::F32 || act_quantize), "no kernel for KV type {}",
+               dtype_name(kv_type));
+  const DequantizeFn dequantize = quant_ops().dequantize[static_cast<size_t>(kv_type)];
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const size_t krow = layout_.key_row_bytes();
+  const float* q = q_.as<float>();
+  float* attn = attn_.as<float>();
+  const int step = std::max(1, kern.max_rows);
+  const size_t scores_bytes = align64(floats(max_pos_ + bt, 1));
+  const size_t act_bytes = align64(floats(hd, 1) + 64);
+  pool_->run(n * n_head, [&](int64_t task, int thread) {
+    const int64_t r = task / n_head, head = task % n_head, kvh = head / group;
+    const SeqStep& sq = seqs[static_cast<size_t>(seq_[static_cast<size_t>(r)])];
+    const int64_t n_keys = pos_[static_cast<size_t>(r)] + 1;
+    std::byte* mine = scratch_.data() + static_cast<size_t>(thread) * scratch_stride_;
+    auto* s = reinterpret_cast<float*>(mine);
+    auto* vtmp = reinterpret_cast<float*>(mine + scores_bytes + act_bytes);
+    const float* qv = q + (r * n_head + head) * hd;
+    const void* act = qv;
+    if (act_quantize) {
+      act_quantize(qv, mine + scores_bytes, hd);
+      act = mine + scores_bytes;
+    }
+    const size_t koff = layout_.key_head_offset(kvh), voff = layout_.value_head_offset(kvh);
+    for (int64_t j = 0; j < n_keys; j += bt) {
+      std::byte* block = sq.blocks[static_cast<size_t>(j / bt)];
+      const int64_t slots = std::min(bt, n_keys - j);
+      for (int64_t i = 0; i < slots; i += step) {
+        const int nr = static_cast<int>(std::min<int64_t>(step, slots - i));
+        kern.dot(hd, layout_.key_row(block, layer, i) + koff, krow, nr, act, s + j + i);
+      }
+    }
+    softmax(s, n_keys, scale);
+    float* out = attn + (r * n_head + head) * hdv;
+    std::fill(out, out + hdv, 0.0f);
+    for (int64_t j = 0; j < n_keys; ++j) {
+      std::byte* block = sq.blocks[static_cast<size_t>(j / bt)];
+      dequantize(layout_.value_row(block, layer, j % bt) + voff, vtmp, hdv);
+      const float p = s[j];
+      for (int64_t d = 0; d < hdv; ++d) out[d] += p * vtmp[d];
+    }
+  });
+}
+
+}  // namespace tandem::model

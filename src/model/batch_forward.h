@@ -1,0 +1,80 @@
+// The forward pass over a batch of sequences: every sequence contributes some tokens (a chunk
+// of its prompt, or one token in decode), all of them go through the matrix multiplications
+// together (one pass over the weights for the whole batch), and attention reads each
+// sequence's keys and values through its own list of KV blocks (kv_layout.h).
+//
+// A row's result does not depend on the other rows of the batch: the matmul kernels give every
+// token the bits it would get alone, and attention is per row. So a sequence's logits are the
+// same alone or in a batch of 32, and the same whether its prompt came in one chunk or many.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "core/buffer.h"
+#include "core/thread_pool.h"
+#include "kernels/matmul.h"
+#include "model/kv_layout.h"
+#include "model/model.h"
+
+namespace tandem::model {
+
+enum class Logits : uint8_t { None, Last, All };
+
+// One sequence's part of a step: tokens at positions [pos, pos + tokens.size()), whose keys and
+// values are written into and read from blocks (blocks[i] holds positions [i * block_tokens,
+// (i + 1) * block_tokens); enough blocks to cover pos + tokens.size()).
+struct SeqStep {
+  std::span<const TokenId> tokens;
+  int64_t pos = 0;
+  std::span<std::byte* const> blocks;
+  Logits logits = Logits::Last;
+};
+
+class BatchForward {
+ public:
+  // max_tokens: most tokens in one step (all sequences together); max_positions: the longest
+  // sequence attention will see.
+  BatchForward(const Model& model, const KvLayout& layout, int64_t max_tokens,
+               int64_t max_positions, ThreadPool* pool = nullptr);
+  BatchForward(const BatchForward&) = delete;
+  BatchForward& operator=(const BatchForward&) = delete;
+
+  // Runs one step and returns the wanted logits, [rows][n_vocab], in the order of seqs (Last:
+  // one row, All: one per token). Valid until the next call. The caller checks token ids and
+  // lengths (InputError here only as a last line: a TANDEM_CHECK).
+  std::span<const float> run(std::span<const SeqStep> seqs);
+
+  const KvLayout& layout() const { return layout_; }
+  int64_t max_tokens() const { return max_tokens_; }
+  int64_t max_positions() const { return max_pos_; }
+
+ private:
+  void attention(int64_t layer, std::span<const SeqStep> seqs, int64_t n);
+
+  const Model* model_;
+  const HParams& hp_;
+  KvLayout layout_;
+  ThreadPool* pool_;
+  int64_t max_tokens_, max_pos_;
+  MatmulScratch mm_scratch_;
+
+  // Activations for one step of up to max_tokens rows.
+  AlignedBuffer x_;      // [rows][n_embd] residual stream
+  AlignedBuffer h_;      // [rows][n_embd] normed input / block output
+  AlignedBuffer q_;      // [rows][n_head * head_dim_k]
+  AlignedBuffer k_;      // [rows][n_head_kv * head_dim_k]
+  AlignedBuffer v_;      // [rows][n_head_kv * head_dim_v]
+  AlignedBuffer attn_;   // [rows][n_head * head_dim_v]
+  AlignedBuffer gate_;   // [rows][n_ff]
+  AlignedBuffer up_;     // [rows][n_ff]
+  AlignedBuffer scratch_;  // per thread: scores [max_pos + block], q in the key act type, a value row
+  size_t scratch_stride_ = 0;
+  std::vector<int32_t> pos_;   // [rows] position of each row
+  std::vector<int32_t> seq_;   // [rows] index into seqs of each row
+  std::vector<TokenId> tokens_;  // [rows]
+  std::vector<float> logits_;  // [wanted rows][n_vocab]
+};
+
+}  // namespace tandem::model
