@@ -1,0 +1,256 @@
+#include "engine/engine.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "engine/constraint.h"
+
+namespace tandem::engine {
+
+using clock = std::chrono::steady_clock;
+
+struct Engine::Seq : SchedSeq {
+  Seq(const model::Model& m, RequestOptions r)
+      : req(std::move(r)),
+        out(std::make_shared<RequestStream>()),
+        sampler(req.sampling, static_cast<int32_t>(m.hparams().n_vocab)),
+        decoder(m.tokenizer()),
+        stops(req.stop),
+        submitted(clock::now()) {}
+  RequestOptions req;
+  std::shared_ptr<RequestStream> out;
+  Sampler sampler;
+  model::StreamDecoder decoder;
+  StopMatcher stops;
+  clock::time_point submitted;
+  int64_t n_prompt = 0, n_gen = 0;
+  double ttft_s = 0;
+  bool done = false;
+  std::vector<std::byte*> block_ptrs;  // scratch: the table's blocks as addresses
+  std::vector<float> masked;           // scratch: logits with the constraint applied
+};
+
+namespace {
+
+int64_t resolve_ctx(const model::Model& m, int64_t n_ctx) {
+  if (n_ctx < 0) throw_input("context size {} is negative", n_ctx);
+  return n_ctx > 0 ? n_ctx : std::min<int64_t>(m.hparams().n_ctx_train, 4096);
+}
+
+int64_t pool_blocks(const EngineOptions& o, int64_t n_ctx, const model::KvLayout& layout) {
+  if (o.parallel < 1) throw_input("--parallel {} must be at least 1", o.parallel);
+  const int64_t bt = layout.block_tokens();
+  const int64_t per_seq = (n_ctx + bt - 1) / bt;
+  const int64_t n = o.kv_mem ? cache::BlockPool::blocks_for_bytes(o.kv_mem, layout.block_bytes())
+                             : per_seq * o.parallel;
+  if (n < per_seq)
+    throw_input("--kv-mem {} bytes holds {} KV blocks of {} positions ({} bytes each); one context of {} "
+                "positions needs {}: raise --kv-mem or lower -c",
+                o.kv_mem, n, bt, layout.block_bytes(), n_ctx, per_seq);
+  return n;
+}
+
+}  // namespace
+
+Engine::Engine(const model::Model& model, const EngineOptions& opts)
+    : model_(&model),
+      opts_(opts),
+      n_ctx_(resolve_ctx(model, opts.n_ctx)),
+      layout_(model.hparams(), opts.kv_type, model::kKvBlockTokens),
+      pool_(pool_blocks(opts, n_ctx_, layout_), layout_.block_bytes(), static_cast<int32_t>(layout_.block_tokens())),
+      sched_(pool_, std::max<int64_t>(opts.batch_tokens, 1), opts.parallel),
+      forward_(model, layout_, std::max<int64_t>(opts.batch_tokens, 1), n_ctx_, opts.pool) {
+  if (opts.batch_tokens < 1) throw_input("--batch-tokens {} must be at least 1", opts.batch_tokens);
+  stats_.blocks_total = pool_.n_blocks();
+  thread_ = std::thread([this] { loop(); });
+}
+
+Engine::~Engine() {
+  {
+    std::lock_guard lock(mu_);
+    accepting_ = false;
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+std::shared_ptr<RequestStream> Engine::submit(RequestOptions req) {
+  const int64_t n_prompt = static_cast<int64_t>(req.prompt.size());
+  const int64_t n_vocab = model_->hparams().n_vocab;
+  if (n_prompt == 0) throw_input("the prompt is empty: nothing to continue from");
+  for (model::TokenId t : req.prompt)
+    if (t < 0 || t >= n_vocab) throw_input("token id {} is outside the vocabulary of {}", t, n_vocab);
+  if (n_prompt >= n_ctx_)
+    throw_input("the prompt has {} tokens but the context holds {}: shorten it or raise -c", n_prompt, n_ctx_);
+  if (req.max_tokens >= 0 && n_prompt + req.max_tokens > n_ctx_)
+    throw_input("the prompt's {} tokens plus max_tokens {} exceed the context of {} tokens", n_prompt,
+                req.max_tokens, n_ctx_);
+  auto seq = std::make_unique<Seq>(*model_, std::move(req));
+  seq->n_prompt = n_prompt;
+  seq->tokens = seq->req.prompt;
+  for (model::TokenId t : seq->tokens) seq->sampler.accept(t);
+  auto out = seq->out;
+  {
+    std::lock_guard lock(mu_);
+    if (!accepting_) return nullptr;
+    if (stats_.waiting + static_cast<int64_t>(incoming_.size()) >= opts_.max_queue) return nullptr;
+    seq->order = next_order_++;
+    incoming_.push_back(std::move(seq));
+  }
+  cv_.notify_all();
+  return out;
+}
+
+void Engine::shutdown(std::chrono::milliseconds grace) {
+  const auto deadline = clock::now() + grace;
+  std::unique_lock lock(mu_);
+  accepting_ = false;
+  cv_.wait_until(lock, deadline, [&] { return incoming_.empty() && stats_.waiting + stats_.running == 0; });
+  cancel_all_ = true;
+  cv_.notify_all();
+  cv_.wait(lock, [&] { return incoming_.empty() && stats_.waiting + stats_.running == 0; });
+}
+
+EngineStats Engine::stats() const {
+  std::lock_guard lock(mu_);
+  EngineStats s = stats_;
+  s.waiting += static_cast<int64_t>(incoming_.size());
+  return s;
+}
+
+void Engine::loop() {
+  for (;;) {
+    bool cancel_all = false;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return stop_ || cancel_all_ || !incoming_.empty() || !live_.empty(); });
+      for (auto& s : incoming_) {
+        sched_.enqueue(s.get());
+        live_.push_back(std::move(s));
+      }
+      incoming_.clear();
+      if (stop_) cancel_all_ = true;
+      cancel_all = cancel_all_;
+    }
+    for (auto& s : live_)
+      if (!s->done && (s->out->cancelled() || cancel_all)) finish(*s, StopReason::Cancelled);
+    std::erase_if(live_, [](const std::unique_ptr<Seq>& s) { return s->done; });
+
+    std::vector<StepItem> items = sched_.plan();
+    if (!items.empty()) {
+      try {
+        step(items);
+      } catch (const std::exception& e) {
+        log(LogLevel::Error, "engine step failed: {}", e.what());
+        for (const StepItem& it : items) finish(static_cast<Seq&>(*it.seq), StopReason::Cancelled, e.what());
+      }
+      std::erase_if(live_, [](const std::unique_ptr<Seq>& s) { return s->done; });
+    }
+    {
+      std::lock_guard lock(mu_);
+      stats_.waiting = static_cast<int64_t>(sched_.waiting().size());
+      stats_.running = static_cast<int64_t>(sched_.running().size());
+      stats_.blocks_used = pool_.used_blocks();
+      stats_.preemptions = sched_.preemptions();
+      stats_.steps += items.empty() ? 0 : 1;
+      if (stop_ && live_.empty() && incoming_.empty()) break;
+    }
+    cv_.notify_all();  // shutdown() waits on the stats
+  }
+  cv_.notify_all();
+}
+
+void Engine::step(std::vector<StepItem>& items) {
+  std::vector<model::SeqStep> steps;
+  steps.reserve(items.size());
+  for (const StepItem& it : items) {
+    Seq& s = static_cast<Seq&>(*it.seq);
+    s.block_ptrs.clear();
+    for (cache::BlockId b : s.table.blocks()) s.block_ptrs.push_back(pool_.data(b));
+    const int64_t pos = s.table.n_tokens() - it.n;
+    steps.push_back({std::span<const model::TokenId>(s.tokens).subspan(static_cast<size_t>(pos), static_cast<size_t>(it.n)),
+                     pos, s.block_ptrs, s.pending() == 0 ? model::Logits::Last : model::Logits::None});
+  }
+  const std::span<const float> logits = forward_.run(steps);
+  const auto n_vocab = static_cast<size_t>(model_->hparams().n_vocab);
+  size_t row = 0;
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (steps[i].logits != model::Logits::Last) continue;
+    sample_and_emit(static_cast<Seq&>(*items[i].seq), logits.subspan(row++ * n_vocab, n_vocab));
+  }
+}
+
+void Engine::sample_and_emit(Seq& s, std::span<const float> logits) {
+  const model::Tokenizer& tok = model_->tokenizer();
+  std::span<const float> for_sampling = logits;
+  if (s.req.constraint) {
+    s.masked.assign(logits.begin(), logits.end());
+    s.req.constraint->mask(tok, s.masked);
+    for_sampling = s.masked;
+  }
+  const model::TokenId id = s.sampler.sample(for_sampling);
+  s.sampler.accept(id);
+  s.tokens.push_back(id);
+  ++s.n_gen;
+  if (s.n_gen == 1) s.ttft_s = std::chrono::duration<double>(clock::now() - s.submitted).count();
+
+  const bool eog = !s.req.ignore_eos && tok.is_eog(id);
+  if (eog) {
+    finish(s, StopReason::EndOfGeneration);
+    return;
+  }
+  if (s.req.constraint) s.req.constraint->accept(tok, id);
+  Event e;
+  e.token = id;
+  if (s.req.top_logprobs >= 0) {
+    // Log-probabilities of the model's distribution (before sampling settings).
+    const float mx = *std::max_element(logits.begin(), logits.end());
+    double sum = 0;
+    for (float l : logits) sum += std::exp(static_cast<double>(l - mx));
+    const float lse = mx + static_cast<float>(std::log(sum));
+    e.logprob = logits[static_cast<size_t>(id)] - lse;
+    const auto n_top = static_cast<size_t>(std::min<int64_t>(s.req.top_logprobs, static_cast<int64_t>(logits.size())));
+    std::vector<model::TokenId> ids(logits.size());
+    for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<model::TokenId>(i);
+    std::partial_sort(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(n_top), ids.end(),
+                      [&](model::TokenId a, model::TokenId b) { return logits[static_cast<size_t>(a)] > logits[static_cast<size_t>(b)]; });
+    for (size_t i = 0; i < n_top; ++i) e.top.push_back({ids[i], logits[static_cast<size_t>(ids[i])] - lse});
+  }
+  e.text = s.stops.push(s.decoder.push(id));
+  s.out->push(std::move(e));
+  if (s.stops.stopped()) finish(s, StopReason::StopString);
+  else if (s.req.constraint && s.req.constraint->complete()) finish(s, StopReason::EndOfGeneration);
+  else if (s.req.max_tokens >= 0 && s.n_gen >= s.req.max_tokens) finish(s, StopReason::MaxTokens);
+  else if (static_cast<int64_t>(s.tokens.size()) >= n_ctx_) finish(s, StopReason::ContextFull);
+}
+
+void Engine::finish(Seq& s, StopReason reason, const std::string& error) {
+  if (s.done) return;
+  s.done = true;
+  sched_.remove(&s);
+  if (reason != StopReason::StopString && reason != StopReason::Cancelled && error.empty()) {
+    std::string rest = s.stops.push(s.decoder.flush());
+    if (!s.stops.stopped()) rest += s.stops.flush();
+    if (!rest.empty()) {
+      Event e;
+      e.text = std::move(rest);
+      s.out->push(std::move(e));
+    }
+  }
+  Usage u;
+  u.prompt_tokens = s.n_prompt;
+  u.completion_tokens = s.n_gen;
+  u.ttft_s = s.ttft_s;
+  u.total_s = std::chrono::duration<double>(clock::now() - s.submitted).count();
+  s.out->set_usage(u);
+  Event e;
+  e.final = true;
+  e.reason = reason;
+  e.error = error;
+  s.out->push(std::move(e));
+}
+
+}  // namespace tandem::engine

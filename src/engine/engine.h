@@ -1,0 +1,89 @@
+// The serving engine: one model, one pool of KV blocks, many requests. submit() queues a
+// request and returns its stream; one engine thread loops: plan a step (scheduler.h), run it
+// through BatchForward, sample for every sequence whose pending tokens are all computed, stream
+// the text, finish and free what is done. Requests are independent: a request's greedy output
+// is the same alone or among 32 others (rows of a batch do not influence each other).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "cache/block_pool.h"
+#include "engine/request.h"
+#include "engine/scheduler.h"
+#include "model/batch_forward.h"
+#include "model/model.h"
+
+namespace tandem::engine {
+
+struct EngineOptions {
+  int parallel = 4;          // sequences running at once
+  int64_t n_ctx = 0;         // positions per sequence; 0: the model's training context, at most 4096
+  size_t kv_mem = 0;         // bytes of the block pool; 0: n_ctx x parallel positions
+  int64_t batch_tokens = 256;  // tokens per step, all sequences together
+  DType kv_type = DType::F16;
+  int max_queue = 256;       // waiting requests beyond which submit() refuses
+  ThreadPool* pool = nullptr;
+};
+
+struct EngineStats {
+  int64_t waiting = 0, running = 0;
+  int64_t blocks_total = 0, blocks_used = 0;
+  int64_t preemptions = 0, steps = 0;
+};
+
+class Engine {
+ public:
+  Engine(const model::Model& model, const EngineOptions& opts);
+  ~Engine();  // cancels whatever is left and joins the engine thread
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Queues a request. InputError when it cannot ever run (empty prompt, a token outside the
+  // vocabulary, prompt + max_tokens beyond the context: the message names the numbers).
+  // Returns null when the queue is full or the engine is shutting down.
+  std::shared_ptr<RequestStream> submit(RequestOptions req);
+
+  // Stops accepting requests; waits up to `grace` for those in flight, then cancels the rest
+  // and waits for them to end.
+  void shutdown(std::chrono::milliseconds grace);
+
+  EngineStats stats() const;
+  int64_t n_ctx() const { return n_ctx_; }
+  const model::Model& model() const { return *model_; }
+  int64_t block_tokens() const { return layout_.block_tokens(); }
+
+ private:
+  struct Seq;
+  void loop();
+  void step(std::vector<StepItem>& items);
+  void finish(Seq& s, StopReason reason, const std::string& error = {});
+  void sample_and_emit(Seq& s, std::span<const float> logits);
+
+  const model::Model* model_;
+  EngineOptions opts_;
+  int64_t n_ctx_;
+  model::KvLayout layout_;
+  cache::BlockPool pool_;
+  Scheduler sched_;
+  model::BatchForward forward_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::unique_ptr<Seq>> incoming_;  // submitted, not yet seen by the loop
+  std::vector<std::unique_ptr<Seq>> live_;      // owned by the loop
+  uint64_t next_order_ = 0;
+  bool accepting_ = true;
+  bool stop_ = false;
+  bool cancel_all_ = false;  // shutdown: cancel everything in flight
+  EngineStats stats_;  // refreshed by the loop each step
+  std::thread thread_;
+};
+
+}  // namespace tandem::engine

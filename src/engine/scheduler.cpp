@@ -1,0 +1,111 @@
+#include "engine/scheduler.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+
+namespace tandem::engine {
+namespace {
+
+void insert_by_order(std::deque<SchedSeq*>& q, SchedSeq* s) {
+  q.insert(std::upper_bound(q.begin(), q.end(), s, [](const SchedSeq* a, const SchedSeq* b) { return a->order < b->order; }), s);
+}
+void insert_by_order(std::vector<SchedSeq*>& q, SchedSeq* s) {
+  q.insert(std::upper_bound(q.begin(), q.end(), s, [](const SchedSeq* a, const SchedSeq* b) { return a->order < b->order; }), s);
+}
+
+}  // namespace
+
+Scheduler::Scheduler(cache::BlockPool& pool, int64_t batch_tokens, int max_running)
+    : pool_(pool), batch_tokens_(batch_tokens), max_running_(max_running) {
+  TANDEM_CHECK(batch_tokens > 0 && max_running > 0, "scheduler: {} tokens, {} sequences", batch_tokens, max_running);
+}
+
+void Scheduler::enqueue(SchedSeq* s) { insert_by_order(waiting_, s); }
+
+void Scheduler::remove(SchedSeq* s) {
+  std::erase(waiting_, s);
+  std::erase(running_, s);
+  s->table.release(pool_);
+}
+
+void Scheduler::preempt(SchedSeq* s) {
+  std::erase(running_, s);
+  s->table.release(pool_);
+  ++s->preemptions;
+  ++preemptions_;
+  insert_by_order(waiting_, s);
+}
+
+// Admits the oldest waiting sequences while there is a free slot and the pool can hold all
+// their pending tokens (a sequence that found no room waits for others to finish); with nothing
+// running the oldest is admitted regardless, so the engine always makes progress.
+void Scheduler::admit() {
+  while (!waiting_.empty() && static_cast<int>(running_.size()) < max_running_) {
+    SchedSeq* s = waiting_.front();
+    const bool room = s->table.blocks_needed(pool_, s->pending()) + 1 <= pool_.free_blocks();
+    if (!room && !running_.empty()) break;
+    waiting_.pop_front();
+    insert_by_order(running_, s);
+  }
+}
+
+int64_t Scheduler::fit(const SchedSeq& s, int64_t want) const {
+  if (s.table.blocks_needed(pool_, want) <= pool_.free_blocks()) return want;
+  int64_t lo = 0, hi = want;  // blocks_needed grows with n: the largest n that fits
+  while (lo < hi) {
+    const int64_t mid = (lo + hi + 1) / 2;
+    if (s.table.blocks_needed(pool_, mid) <= pool_.free_blocks()) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+SchedSeq* Scheduler::newest_unplanned(const std::vector<StepItem>& planned) const {
+  for (auto it = running_.rbegin(); it != running_.rend(); ++it)
+    if (std::none_of(planned.begin(), planned.end(), [&](const StepItem& p) { return p.seq == *it; }))
+      return *it;
+  return nullptr;
+}
+
+std::vector<StepItem> Scheduler::plan() {
+  for (;;) {
+    admit();
+    std::vector<StepItem> items;
+    int64_t budget = batch_tokens_;
+    // Decode tokens first: one each; a sequence that finds no block preempts the newest.
+    for (size_t i = 0; i < running_.size() && budget > 0;) {
+      SchedSeq* s = running_[i];
+      if (s->pending() != 1) {
+        ++i;
+        continue;
+      }
+      if (s->table.append(pool_, 1)) {
+        items.push_back({s, 1});
+        --budget;
+        ++i;
+        continue;
+      }
+      SchedSeq* victim = newest_unplanned(items);
+      preempt(victim);  // may be s itself; running_[i] is then the next sequence
+      if (victim != s) continue;
+    }
+    // Then prompt chunks (and recomputation after preemption), oldest first, taking what fits.
+    for (SchedSeq* s : running_) {
+      if (budget == 0) break;
+      const int64_t pending = s->pending();
+      if (pending <= 1) continue;
+      const int64_t n = fit(*s, std::min(pending, budget));
+      if (n == 0) continue;
+      const bool ok = s->table.append(pool_, n);
+      TANDEM_CHECK(ok, "append of {} tokens that fit", n);
+      items.push_back({s, n});
+      budget -= n;
+    }
+    if (!items.empty() || running_.empty()) return items;
+    // Every running sequence is stuck in its prompt with the pool full: the newest yields.
+    preempt(running_.back());
+  }
+}
+
+}  // namespace tandem::engine

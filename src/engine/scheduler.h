@@ -1,0 +1,73 @@
+// The scheduler of the serving engine: every step it decides which sequences run and how many
+// of their tokens, over one shared pool of KV blocks.
+//   - Continuous batching: sequences are admitted between any two steps (up to max_running),
+//     when the pool has room for their pending tokens; finished ones leave at once.
+//   - Decode first: every running sequence with one pending token gets it into the step, then
+//     prompts are fed in chunks with what is left of the token budget (chunked prefill), oldest
+//     first, so a long prompt never stalls the others for more than one budget's worth.
+//   - Preemption: when a decode token finds no free block, the newest running sequence gives
+//     all its blocks back and waits at the head of the queue; when it runs again it recomputes
+//     its KV from its tokens (prompt and generated so far), so nothing it produced is lost and
+//     nothing it reads is stale.
+// The scheduler knows tokens and blocks only; the engine runs the steps and samples.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <vector>
+
+#include "cache/block_pool.h"
+#include "cache/block_table.h"
+#include "model/tokenizer.h"
+
+namespace tandem::engine {
+
+// What the scheduler needs of a sequence. tokens holds every token known (prompt, then each
+// sampled one); the KV of the first table.n_tokens() of them is computed; the rest are pending.
+struct SchedSeq {
+  uint64_t order = 0;  // arrival: lower is older
+  std::vector<model::TokenId> tokens;
+  cache::BlockTable table;
+  int64_t preemptions = 0;
+
+  int64_t pending() const { return static_cast<int64_t>(tokens.size()) - table.n_tokens(); }
+};
+
+struct StepItem {
+  SchedSeq* seq;
+  int64_t n;  // tokens [table.n_tokens() - n, table.n_tokens()) after plan(): already appended
+};
+
+class Scheduler {
+ public:
+  Scheduler(cache::BlockPool& pool, int64_t batch_tokens, int max_running);
+
+  void enqueue(SchedSeq* s);   // waiting, in order of arrival
+  // Removes a sequence wherever it is and gives its blocks back.
+  void remove(SchedSeq* s);
+
+  // Plans the next step: admits, reserves blocks (table.append) for every item, preempts when
+  // it must. Empty when nothing can run (nothing waiting or running).
+  std::vector<StepItem> plan();
+
+  const std::deque<SchedSeq*>& waiting() const { return waiting_; }
+  const std::vector<SchedSeq*>& running() const { return running_; }
+  int64_t preemptions() const { return preemptions_; }
+  cache::BlockPool& pool() { return pool_; }
+
+ private:
+  void admit();
+  void preempt(SchedSeq* s);
+  // The most tokens the table can append with the free blocks (at most want).
+  int64_t fit(const SchedSeq& s, int64_t want) const;
+  SchedSeq* newest_unplanned(const std::vector<StepItem>& planned) const;
+
+  cache::BlockPool& pool_;
+  int64_t batch_tokens_;
+  int max_running_;
+  std::deque<SchedSeq*> waiting_;   // by order
+  std::vector<SchedSeq*> running_;  // by order
+  int64_t preemptions_ = 0;
+};
+
+}  // namespace tandem::engine

@@ -1,0 +1,147 @@
+// The serving engine on the bundled model: 32 concurrent greedy requests give exactly their
+// sequential outputs (also when a small pool forces preemption and recomputation), cancellation
+// frees blocks at once, and requests that can never run are refused with the numbers.
+#include <gtest/gtest.h>
+
+#include <random>
+#include <thread>
+
+#include "core/error.h"
+#include "engine/engine.h"
+
+namespace tandem::engine {
+namespace {
+
+using namespace std::chrono_literals;
+const std::string kModel = TANDEM_SOURCE_DIR "/models/tandem-demo.gguf";
+
+struct Result {
+  std::vector<model::TokenId> tokens;
+  std::string text;
+  StopReason reason = StopReason::Cancelled;
+  std::string error;
+};
+
+Result drain(RequestStream& s) {
+  Result r;
+  Event e;
+  while (s.next(e, 60s)) {
+    if (e.token >= 0) r.tokens.push_back(e.token);
+    r.text += e.text;
+    if (e.final) {
+      r.reason = e.reason;
+      r.error = e.error;
+      return r;
+    }
+  }
+  ADD_FAILURE() << "no final event within 60 s";
+  return r;
+}
+
+// Stats are refreshed after each step; the last final event may come just before.
+EngineStats settled(const Engine& eng) {
+  for (int i = 0; i < 200 && eng.stats().running + eng.stats().waiting > 0; ++i) std::this_thread::sleep_for(5ms);
+  std::this_thread::sleep_for(20ms);
+  return eng.stats();
+}
+
+RequestOptions greedy(std::vector<model::TokenId> prompt, int64_t max_tokens) {
+  RequestOptions r;
+  r.prompt = std::move(prompt);
+  r.sampling.temperature = 0;
+  r.max_tokens = max_tokens;
+  return r;
+}
+
+std::vector<std::vector<model::TokenId>> prompts(const model::Model& m, int n) {
+  std::mt19937 rng(11);
+  std::vector<std::vector<model::TokenId>> out;
+  for (int i = 0; i < n; ++i) {
+    std::vector<model::TokenId> p(static_cast<size_t>(3 + rng() % 90));
+    for (auto& t : p) t = static_cast<model::TokenId>(rng() % static_cast<uint32_t>(m.hparams().n_vocab));
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
+std::vector<Result> run_all(Engine& eng, const std::vector<std::vector<model::TokenId>>& ps, int64_t max_tokens,
+                            bool concurrent) {
+  std::vector<Result> out(ps.size());
+  if (!concurrent) {
+    for (size_t i = 0; i < ps.size(); ++i) out[i] = drain(*eng.submit(greedy(ps[i], max_tokens)));
+    return out;
+  }
+  std::vector<std::shared_ptr<RequestStream>> streams;
+  for (const auto& p : ps) streams.push_back(eng.submit(greedy(p, max_tokens)));
+  for (size_t i = 0; i < ps.size(); ++i) out[i] = drain(*streams[i]);
+  return out;
+}
+
+TEST(Engine, ThirtyTwoConcurrentGreedyRequestsEqualTheirSequentialOutputs) {
+  auto model = model::Model::load(kModel);
+  const auto ps = prompts(*model, 32);
+  Engine alone(*model, {.parallel = 1, .n_ctx = 256});
+  const auto want = run_all(alone, ps, 24, false);
+  Engine eng(*model, {.parallel = 32, .n_ctx = 256, .batch_tokens = 128});
+  const auto got = run_all(eng, ps, 24, true);
+  for (size_t i = 0; i < ps.size(); ++i) {
+    EXPECT_EQ(got[i].tokens, want[i].tokens) << "request " << i;
+    EXPECT_EQ(got[i].text, want[i].text) << "request " << i;
+  }
+  EXPECT_EQ(settled(eng).blocks_used, 0) << "every block back in the pool";
+}
+
+TEST(Engine, PreemptionRecomputesAndChangesNothing) {
+  auto model = model::Model::load(kModel);
+  const auto ps = prompts(*model, 12);
+  Engine alone(*model, {.parallel = 1, .n_ctx = 256});
+  const auto want = run_all(alone, ps, 40, false);
+  // 10 blocks of 32 positions for 12 sequences of up to ~130 positions: they cannot all fit.
+  const model::KvLayout layout(model->hparams(), DType::F16, model::kKvBlockTokens);
+  Engine eng(*model, {.parallel = 12, .n_ctx = 256, .kv_mem = layout.block_bytes() * 10, .batch_tokens = 64});
+  const auto got = run_all(eng, ps, 40, true);
+  for (size_t i = 0; i < ps.size(); ++i) EXPECT_EQ(got[i].tokens, want[i].tokens) << "request " << i;
+  const EngineStats st = settled(eng);
+  EXPECT_GT(st.preemptions, 0) << "the pool was meant to be too small";
+  EXPECT_EQ(st.blocks_used, 0);
+}
+
+TEST(Engine, CancelFreesBlocksAndEndsTheStream) {
+  auto model = model::Model::load(kModel);
+  Engine eng(*model, {.parallel = 2, .n_ctx = 512});
+  auto s = eng.submit(greedy(prompts(*model, 1)[0], -1));
+  s->cancel();
+  const Result r = drain(*s);
+  EXPECT_EQ(r.reason, StopReason::Cancelled);
+  EXPECT_EQ(settled(eng).blocks_used, 0);
+}
+
+TEST(Engine, RequestsThatCannotRunAreRefusedWithTheNumbers) {
+  auto model = model::Model::load(kModel);
+  Engine eng(*model, {.parallel = 2, .n_ctx = 64});
+  try {
+    eng.submit(greedy(std::vector<model::TokenId>(40, 5), 30));
+    FAIL() << "40 + 30 > 64 accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("40"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("64"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(eng.submit(greedy({}, 4)), InputError);
+  EXPECT_THROW(eng.submit(greedy({-1}, 4)), InputError);
+  EXPECT_THROW(Engine(*model, {.parallel = 2, .n_ctx = 64, .kv_mem = 1000}), InputError);
+}
+
+TEST(Engine, ShutdownCancelsWhatOutlivesTheGrace) {
+  auto model = model::Model::load(kModel);
+  Engine eng(*model, {.parallel = 2, .n_ctx = 1024});
+  auto s = eng.submit(greedy(prompts(*model, 1)[0], -1));
+  RequestOptions r = greedy({1, 2, 3}, 4);
+  r.ignore_eos = true;
+  eng.shutdown(200ms);
+  EXPECT_EQ(eng.submit(r), nullptr) << "no new requests after shutdown";
+  const Result got = drain(*s);
+  EXPECT_TRUE(got.reason == StopReason::Cancelled || got.reason == StopReason::EndOfGeneration);
+}
+
+}  // namespace
+}  // namespace tandem::engine
