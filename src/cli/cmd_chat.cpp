@@ -17,11 +17,6 @@
 namespace tandem::cli {
 namespace {
 
-// Used when the file has no tokenizer.chat_template (llama.cpp falls back to ChatML too).
-constexpr const char* kChatMl =
-    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] "
-    "+ '<|im_end|>' + '\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
-
 struct ChatOptions {
   ModelOptions model;
   engine::SamplingParams sampling;
@@ -37,7 +32,7 @@ void chat(const ChatOptions& o) {
   if (!tmpl) {
     const std::string bos(tok.bos() >= 0 ? tok.token_text(tok.bos()) : "");
     const std::string eos(tok.eos() >= 0 ? tok.token_text(tok.eos()) : "");
-    fallback.emplace(kChatMl, bos, eos);
+    fallback.emplace(model::ChatTemplate::chatml(bos, eos));
     tmpl = &*fallback;
     fmt::print(stderr, "tandem: the model has no chat template; using ChatML\n");
   }

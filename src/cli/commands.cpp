@@ -11,6 +11,7 @@ void register_commands(CLI::App& app) {
   add_tokenize(app);
   add_perplexity(app);
   add_bench(app);
+  add_serve(app);
   add_inspect(app);
   add_convert(app);
   add_quantize(app);

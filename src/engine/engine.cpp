@@ -188,7 +188,9 @@ void Engine::sample_and_emit(Seq& s, std::span<const float> logits) {
   std::span<const float> for_sampling = logits;
   if (s.req.constraint) {
     s.masked.assign(logits.begin(), logits.end());
-    s.req.constraint->mask(tok, s.masked);
+    int64_t budget = n_ctx_ - static_cast<int64_t>(s.tokens.size());
+    if (s.req.max_tokens >= 0) budget = std::min(budget, s.req.max_tokens - s.n_gen);
+    s.req.constraint->mask(tok, s.masked, budget);
     for_sampling = s.masked;
   }
   const model::TokenId id = s.sampler.sample(for_sampling);

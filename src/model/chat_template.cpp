@@ -60,4 +60,11 @@ std::string ChatTemplate::render(std::span<const ChatMessage> messages, bool add
 
 const std::string& ChatTemplate::source() const { return impl_->source; }
 
+ChatTemplate ChatTemplate::chatml(std::string bos_token, std::string eos_token) {
+  static constexpr const char* kChatMl =
+      "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] "
+      "+ '<|im_end|>' + '\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
+  return ChatTemplate(kChatMl, std::move(bos_token), std::move(eos_token));
+}
+
 }  // namespace tandem::model

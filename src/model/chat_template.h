@@ -29,6 +29,8 @@ class ChatTemplate {
   // tokenizer.chat_template with BOS/EOS text taken from the vocabulary; nullopt when the file
   // has no template.
   static std::optional<ChatTemplate> from_gguf(const gguf::File& file);
+  // ChatML, for models whose file has no template (as llama.cpp falls back to it).
+  static ChatTemplate chatml(std::string bos_token, std::string eos_token);
 
   // Throws InputError when the template calls raise_exception (its message) or fails.
   std::string render(std::span<const ChatMessage> messages, bool add_generation_prompt) const;

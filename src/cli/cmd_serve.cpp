@@ -1,0 +1,127 @@
+// tandem serve -m FILE: the OpenAI-compatible server. It listens first (GET /health is 503
+// while the model loads), serves until SIGINT/SIGTERM, then stops accepting, lets in-flight
+// requests finish within --grace seconds (cancelling the rest) and exits 0.
+#include <fmt/format.h>
+
+#include <csignal>
+#include <filesystem>
+#include <pthread.h>
+
+#include "cli/commands.h"
+#include "cli/model_options.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "engine/engine.h"
+#include "model/kv_layout.h"
+#include "server/server.h"
+
+namespace tandem::cli {
+namespace {
+
+struct ServeOptions {
+  ModelOptions model;
+  server::ServerOptions http;
+  int parallel = 4;
+  std::string kv_mem;
+  int64_t batch_tokens = 256;
+  int max_queue = 256;
+  double grace_s = 10;
+};
+
+// "1073741824", "512M", "2G", "1.5GiB" -> bytes.
+size_t parse_bytes(const std::string& s, const char* flag) {
+  size_t end = 0;
+  double v = 0;
+  try {
+    v = std::stod(s, &end);
+  } catch (const std::exception&) {
+    throw_input("{} '{}' is not a size (examples: 2G, 512M, 1073741824)", flag, s);
+  }
+  std::string unit = s.substr(end);
+  for (auto& c : unit) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  double mul = 1;
+  if (unit.empty() || unit == "B") mul = 1;
+  else if (unit == "K" || unit == "KB" || unit == "KIB") mul = 1024.0;
+  else if (unit == "M" || unit == "MB" || unit == "MIB") mul = 1024.0 * 1024;
+  else if (unit == "G" || unit == "GB" || unit == "GIB") mul = 1024.0 * 1024 * 1024;
+  else throw_input("{} '{}': unknown unit '{}' (B, K, M, G)", flag, s, s.substr(end));
+  if (!(v > 0)) throw_input("{} '{}' must be positive", flag, s);
+  return static_cast<size_t>(v * mul);
+}
+
+void serve(const ServeOptions& o) {
+  // Signals are taken by sigwait below, not by whichever thread they land on; a client that
+  // closes its socket must not kill the process.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  server::ServerOptions http = o.http;
+  if (http.model_name.empty()) http.model_name = std::filesystem::path(o.model.model).stem().string();
+  const size_t kv_mem = o.kv_mem.empty() ? 0 : parse_bytes(o.kv_mem, "--kv-mem");
+  server::Server srv(http);
+  srv.start();
+  fmt::print(stderr, "tandem: listening on http://{}:{} (model '{}' loading)\n", http.host, srv.port(), http.model_name);
+
+  auto model = load_model(o.model);
+  std::optional<model::ChatTemplate> fallback;
+  const model::ChatTemplate* tmpl = model->chat_template();
+  if (!tmpl) {
+    const auto& tok = model->tokenizer();
+    fallback.emplace(model::ChatTemplate::chatml(std::string(tok.bos() >= 0 ? tok.token_text(tok.bos()) : ""),
+                                                 std::string(tok.eos() >= 0 ? tok.token_text(tok.eos()) : "")));
+    tmpl = &*fallback;
+  }
+  engine::EngineOptions eo;
+  eo.parallel = o.parallel;
+  eo.n_ctx = o.model.n_ctx;
+  eo.kv_mem = kv_mem;
+  eo.batch_tokens = o.batch_tokens;
+  eo.kv_type = model::parse_kv_type(o.model.kv_type.c_str());
+  eo.max_queue = o.max_queue;
+  engine::Engine eng(*model, eo);
+  srv.set_engine(&eng, tmpl);
+  const engine::EngineStats st = eng.stats();
+  fmt::print(stderr, "tandem: ready: {} sequences x {} positions, KV pool {} blocks of {} positions ({:.1f} MiB)\n",
+             o.parallel, eng.n_ctx(), st.blocks_total, eng.block_tokens(),
+             static_cast<double>(st.blocks_total) *
+                 static_cast<double>(model::KvLayout(model->hparams(), eo.kv_type, eng.block_tokens()).block_bytes()) / (1 << 20));
+
+  int sig = 0;
+  sigwait(&sigs, &sig);
+  fmt::print(stderr, "tandem: {} received: finishing in-flight requests (at most {:.0f} s)\n",
+             sig == SIGINT ? "SIGINT" : "SIGTERM", o.grace_s);
+  srv.shutdown(std::chrono::milliseconds(static_cast<int64_t>(o.grace_s * 1000)));
+  srv.wait();
+  fmt::print(stderr, "tandem: stopped\n");
+}
+
+}  // namespace
+
+void add_serve(CLI::App& app) {
+  auto o = std::make_shared<ServeOptions>();
+  auto* cmd = app.add_subcommand("serve", "OpenAI-compatible HTTP server with continuous batching");
+  add_model_options(cmd, o->model);
+  cmd->add_option("--host", o->http.host, "address to listen on")->capture_default_str();
+  cmd->add_option("--port", o->http.port, "port to listen on (0: any free port)")->capture_default_str()
+      ->check(CLI::Range(0, 65535));
+  cmd->add_option("--api-key", o->http.api_key, "require 'Authorization: Bearer KEY' on /v1/*");
+  cmd->add_option("--alias", o->http.model_name, "model id in the API (default: the file name without .gguf)");
+  cmd->add_option("--parallel", o->parallel, "sequences generated at once")->capture_default_str()
+      ->check(CLI::Range(1, 1024));
+  cmd->add_option("--kv-mem", o->kv_mem, "KV cache pool size, e.g. 2G (default: ctx x parallel positions)");
+  cmd->add_option("--batch-tokens", o->batch_tokens, "most tokens per engine step (decode + prompt chunks)")
+      ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 16));
+  cmd->add_option("--max-queue", o->max_queue, "waiting requests beyond which new ones get 429")
+      ->capture_default_str()->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--body-limit", o->http.max_body_bytes, "largest request body in bytes (413 beyond)")
+      ->capture_default_str()->check(CLI::Range(size_t{1024}, size_t{1} << 30));
+  cmd->add_option("--grace", o->grace_s, "seconds in-flight requests get to finish on SIGINT/SIGTERM")
+      ->capture_default_str()->check(CLI::Range(0.0, 3600.0));
+  cmd->callback([o] { serve(*o); });
+}
+
+}  // namespace tandem::cli

@@ -1,0 +1,70 @@
+#include "server/metrics.h"
+
+#include <fmt/format.h>
+
+namespace tandem::server {
+
+void Histogram::observe(double v) {
+  size_t i = 0;
+  while (i < kBounds.size() && v > kBounds[i]) ++i;
+  ++counts_[i];
+  sum_ += v;
+  ++n_;
+}
+
+void Histogram::render(std::string& out, const std::string& name, const std::string& help) const {
+  out += fmt::format("# HELP {} {}\n# TYPE {} histogram\n", name, help, name);
+  uint64_t cum = 0;
+  for (size_t i = 0; i < kBounds.size(); ++i) {
+    cum += counts_[i];
+    out += fmt::format("{}_bucket{{le=\"{}\"}} {}\n", name, kBounds[i], cum);
+  }
+  cum += counts_.back();
+  out += fmt::format("{}_bucket{{le=\"+Inf\"}} {}\n{}_sum {}\n{}_count {}\n", name, cum, name, sum_, name, n_);
+}
+
+void Metrics::request(const std::string& endpoint, int status) {
+  std::lock_guard lock(mu_);
+  ++requests_[{endpoint, status}];
+}
+
+void Metrics::generation(const engine::Usage& u) {
+  std::lock_guard lock(mu_);
+  prompt_tokens_ += static_cast<uint64_t>(u.prompt_tokens);
+  generated_tokens_ += static_cast<uint64_t>(u.completion_tokens);
+  if (u.completion_tokens > 0) ttft_.observe(u.ttft_s);
+  if (u.completion_tokens > 1)
+    tpot_.observe((u.total_s - u.ttft_s) / static_cast<double>(u.completion_tokens - 1));
+  e2e_.observe(u.total_s);
+}
+
+std::string Metrics::render(const engine::EngineStats* e) const {
+  std::lock_guard lock(mu_);
+  std::string out;
+  out += "# HELP tandem_requests_total HTTP requests by endpoint and status code.\n# TYPE tandem_requests_total counter\n";
+  for (const auto& [k, n] : requests_)
+    out += fmt::format("tandem_requests_total{{endpoint=\"{}\",status=\"{}\"}} {}\n", k.first, k.second, n);
+  out += fmt::format("# HELP tandem_prompt_tokens_total Prompt tokens processed.\n# TYPE tandem_prompt_tokens_total counter\n"
+                     "tandem_prompt_tokens_total {}\n", prompt_tokens_);
+  out += fmt::format("# HELP tandem_generation_tokens_total Tokens generated.\n# TYPE tandem_generation_tokens_total counter\n"
+                     "tandem_generation_tokens_total {}\n", generated_tokens_);
+  ttft_.render(out, "tandem_time_to_first_token_seconds", "Time from request to its first generated token.");
+  tpot_.render(out, "tandem_time_per_output_token_seconds", "Mean time per generated token after the first, per request.");
+  e2e_.render(out, "tandem_request_duration_seconds", "Time from request to its last token.");
+  if (e) {
+    auto gauge = [&](const char* name, const char* help, int64_t v) {
+      out += fmt::format("# HELP {} {}\n# TYPE {} gauge\n{} {}\n", name, help, name, name, v);
+    };
+    gauge("tandem_queue_length", "Requests waiting to run.", e->waiting);
+    gauge("tandem_running_sequences", "Sequences in the running batch.", e->running);
+    gauge("tandem_kv_blocks_used", "KV cache blocks in use.", e->blocks_used);
+    gauge("tandem_kv_blocks_free", "KV cache blocks free.", e->blocks_total - e->blocks_used);
+    out += fmt::format("# HELP tandem_preemptions_total Sequences preempted for lack of KV blocks.\n"
+                       "# TYPE tandem_preemptions_total counter\ntandem_preemptions_total {}\n", e->preemptions);
+    out += fmt::format("# HELP tandem_engine_steps_total Forward steps run.\n# TYPE tandem_engine_steps_total counter\n"
+                       "tandem_engine_steps_total {}\n", e->steps);
+  }
+  return out;
+}
+
+}  // namespace tandem::server

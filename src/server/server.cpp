@@ -1,0 +1,232 @@
+#include "server/server.h"
+
+#include <httplib.h>
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "server/api_error.h"
+#include "server/openai.h"
+
+namespace tandem::server {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+void send_error(httplib::Response& res, const ApiError& e) {
+  res.status = e.status;
+  res.set_content(dump(e.body()), "application/json");
+}
+
+const char* endpoint_name(Endpoint ep) { return ep == Endpoint::Chat ? "chat_completions" : "completions"; }
+
+}  // namespace
+
+Server::Server(ServerOptions opts) : opts_(std::move(opts)), http_(std::make_unique<httplib::Server>()) {
+  const int threads = opts_.http_threads;
+  http_->new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+  http_->set_payload_max_length(opts_.max_body_bytes);
+  http_->set_read_timeout(30, 0);
+  http_->set_write_timeout(30, 0);
+  routes();
+  port_ = opts_.port == 0 ? http_->bind_to_any_port(opts_.host)
+                          : (http_->bind_to_port(opts_.host, opts_.port) ? opts_.port : -1);
+  if (port_ <= 0)
+    throw_input("cannot listen on {}:{} (is the port in use, or the address not local?)", opts_.host, opts_.port);
+}
+
+Server::~Server() {
+  if (http_->is_running()) http_->stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Server::start() {
+  thread_ = std::thread([this] { http_->listen_after_bind(); });
+}
+
+void Server::wait() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Server::set_engine(engine::Engine* engine, const model::ChatTemplate* tmpl) {
+  tmpl_ = tmpl;
+  engine_.store(engine);
+}
+
+void Server::shutdown(std::chrono::milliseconds grace) {
+  stopping_.store(true);
+  if (engine::Engine* e = engine_.load()) e->shutdown(grace);
+  // Streams end once their final event is written; give the handlers a moment to flush.
+  std::this_thread::sleep_for(100ms);
+  http_->stop();
+}
+
+bool Server::authorized(const httplib::Request& req, httplib::Response& res) {
+  if (opts_.api_key.empty()) return true;
+  const std::string auth = req.get_header_value("Authorization");
+  if (auth == "Bearer " + opts_.api_key) return true;
+  send_error(res, ApiError(401, auth.empty() ? "missing API key: send 'Authorization: Bearer <key>'" : "invalid API key",
+                           "invalid_request_error", {}, "invalid_api_key"));
+  return false;
+}
+
+void Server::routes() {
+  httplib::Server& s = *http_;
+  s.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return;
+    const char* msg = res.status == 404 ? "no such endpoint"
+                      : res.status == 413 ? "the request body is larger than the server's limit"
+                      : res.status == 405 ? "method not allowed"
+                                          : "bad request";
+    send_error(res, ApiError(res.status, fmt::format("{}: {} {}", msg, req.method, req.path)));
+  });
+  s.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+    try {
+      std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      send_error(res, ApiError(500, fmt::format("internal error: {}", e.what()), "server_error"));
+    }
+  });
+  s.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
+    if (!engine_.load() || stopping_.load()) {
+      res.status = 503;
+      res.set_content(dump({{"status", stopping_.load() ? "shutting down" : "loading model"}}), "application/json");
+      return;
+    }
+    res.set_content(R"({"status":"ok"})", "application/json");
+  });
+  s.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    engine::Engine* e = engine_.load();
+    const engine::EngineStats st = e ? e->stats() : engine::EngineStats{};
+    res.set_content(metrics_.render(e ? &st : nullptr), "text/plain; version=0.0.4");
+  });
+  s.Get("/", [](const httplib::Request&, httplib::Response& res) { res.set_content(chat_page_html(), "text/html; charset=utf-8"); });
+  s.Get("/v1/models", [this](const httplib::Request& req, httplib::Response& res) {
+    if (!authorized(req, res)) return;
+    res.set_content(dump({{"object", "list"},
+                          {"data", json::array({{{"id", opts_.model_name}, {"object", "model"}, {"created", 0}, {"owned_by", "tandem"}}})}}),
+                    "application/json");
+  });
+  s.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
+    completion(req, res, static_cast<int>(Endpoint::Chat));
+  });
+  s.Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) {
+    completion(req, res, static_cast<int>(Endpoint::Completion));
+  });
+}
+
+namespace {
+
+// One request's state shared with the streaming callback (which outlives the handler).
+struct Exchange {
+  ParsedRequest req;
+  ResponseIds ids;
+  std::shared_ptr<engine::RequestStream> stream;
+  const model::Tokenizer* tok = nullptr;
+  Metrics* metrics = nullptr;
+  bool first = true, finished = false;
+};
+
+}  // namespace
+
+void Server::completion(const httplib::Request& hreq, httplib::Response& res, int endpoint) {
+  const auto ep = static_cast<Endpoint>(endpoint);
+  const std::string name = endpoint_name(ep);
+  try {
+    if (!authorized(hreq, res)) {
+      metrics_.request(name, res.status);
+      return;
+    }
+    engine::Engine* eng = engine_.load();
+    if (stopping_.load()) throw ApiError(503, "the server is shutting down", "server_error");
+    if (!eng) throw ApiError(503, "the model is still loading; retry shortly", "server_error");
+    auto ex = std::make_shared<Exchange>();
+    ex->req = parse_request(ep, hreq.body, opts_.model_name);
+    tokenize(eng->model(), *tmpl_, ex->req);
+    ex->tok = &eng->model().tokenizer();
+    ex->metrics = &metrics_;
+    ex->ids = new_response_ids(ep);
+    try {
+      ex->stream = eng->submit(ex->req.options);
+    } catch (const InputError& e) {
+      throw ApiError(400, e.what(), "invalid_request_error", ep == Endpoint::Chat ? "messages" : "prompt",
+                     "context_length_exceeded");
+    }
+    if (!ex->stream) {
+      if (stopping_.load()) throw ApiError(503, "the server is shutting down", "server_error");
+      res.set_header("Retry-After", "1");
+      throw ApiError(429, "too many requests are waiting; retry after a moment", "rate_limit_error", {}, "queue_full");
+    }
+    if (!ex->req.stream) {
+      std::string text;
+      json lps = json::array();
+      engine::Event e;
+      for (;;) {
+        if (!ex->stream->next(e, 1000ms)) continue;
+        text += e.text;
+        if (e.token >= 0 && ex->req.logprobs) lps.push_back(token_logprob(*ex->tok, e));
+        if (e.final) break;
+      }
+      if (!e.error.empty()) throw ApiError(500, "generation failed: " + e.error, "server_error");
+      if (e.reason == engine::StopReason::Cancelled) throw ApiError(503, "the request was cancelled: the server is shutting down", "server_error");
+      const engine::Usage u = ex->stream->usage();
+      metrics_.generation(u);
+      res.set_content(dump(full_response(ex->req, ex->ids, text, lps, e.reason, u)), "application/json");
+      metrics_.request(name, 200);
+      return;
+    }
+    metrics_.request(name, 200);
+    res.set_header("Cache-Control", "no-cache");
+    res.set_chunked_content_provider(
+        "text/event-stream",
+        [ex](size_t, httplib::DataSink& sink) {
+          auto send = [&](const json& j) {
+            const std::string line = "data: " + dump(j) + "\n\n";
+            return sink.write(line.data(), line.size());
+          };
+          engine::Event e;
+          int idle = 0;
+          while (!ex->stream->next(e, 250ms)) {
+            // Nothing to send yet (queued, or a long prefill): a comment line now and then finds
+            // a client that went away.
+            if (++idle % 8 == 0 && !sink.write(": waiting\n\n", 11)) return false;
+          }
+          json lp = json::array();
+          if (e.token >= 0 && ex->req.logprobs) lp.push_back(token_logprob(*ex->tok, e));
+          if (!e.final) {
+            if ((e.text.empty() && lp.empty() && !ex->first)) return true;
+            const bool ok = send(stream_chunk(ex->req, ex->ids, e.text, lp, nullptr, ex->first));
+            ex->first = false;
+            return ok;
+          }
+          ex->finished = true;
+          const engine::Usage u = ex->stream->usage();
+          ex->metrics->generation(u);
+          if (!e.error.empty()) {
+            send(ApiError(500, "generation failed: " + e.error, "server_error").body());
+          } else {
+            send(stream_chunk(ex->req, ex->ids, "", json::array(), &e.reason, ex->first));
+            if (ex->req.include_usage) send(usage_chunk(ex->req, ex->ids, u));
+          }
+          static const char kDone[] = "data: [DONE]\n\n";
+          sink.write(kDone, sizeof(kDone) - 1);
+          sink.done();
+          return true;
+        },
+        [ex](bool) {
+          if (!ex->finished) ex->stream->cancel();  // the client went away: free its blocks now
+        });
+  } catch (const ApiError& e) {
+    send_error(res, e);
+    metrics_.request(name, e.status);
+  } catch (const InputError& e) {
+    send_error(res, ApiError(400, e.what()));
+    metrics_.request(name, 400);
+  }
+}
+
+}  // namespace tandem::server
