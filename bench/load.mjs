@@ -1,0 +1,90 @@
+// Load benchmark for `tandem serve`: N concurrent clients, each sending streaming chat requests
+// back to back (closed loop) with a mix of prompt lengths; reports aggregate generated tokens/s
+// (completion tokens / wall time), TTFT and TPOT (per request: (last - first token) / (n - 1))
+// p50 / p99, and failures.
+//   node bench/load.mjs --bin build/tandem --model FILE [--streams 1,4,16,32] [--requests-per-stream 3]
+//                       [--max-tokens 64] [--json OUT]
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+
+const args = Object.fromEntries(process.argv.slice(2).reduce((a, x, i, all) => (x.startsWith('--') ? a.concat([[x.slice(2), all[i + 1]]]) : a), []));
+const BIN = args.bin ?? 'build/tandem', MODEL = args.model;
+if (!MODEL) { console.error('usage: node bench/load.mjs --model FILE [--bin build/tandem] [--streams 1,4,16,32]'); process.exit(2); }
+const STREAMS = (args.streams ?? '1,4,16,32').split(',').map(Number);
+const PER = Number(args['requests-per-stream'] ?? 3), MAX_TOKENS = Number(args['max-tokens'] ?? 64);
+const THREADS = args.threads ?? '2';
+
+// Mixed prompt lengths: short questions and longer passages (10 to 200 words).
+const WORDS = 'the river ran past the old mill where the miller kept his accounts in a book bound with leather and every evening he counted the sacks of grain that the farmers had brought from the valley'.split(' ');
+function prompt(i) {
+  const n = [10, 30, 75, 200][i % 4];
+  let s = '';
+  for (let k = 0; k < n; k++) s += WORDS[(k * 7 + i) % WORDS.length] + ' ';
+  return `Continue this story (${i}): ${s}`;
+}
+
+async function start() {
+  const proc = spawn(BIN, ['serve', '-m', MODEL, '--port', '0', '-t', THREADS, '--parallel', String(Math.max(...STREAMS)), '-c', args.ctx ?? '4096',
+    '--max-queue', '1024'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  const port = await new Promise((res, rej) => {
+    proc.stderr.on('data', d => { err += d; const m = /listening on http:\/\/[\d.]+:(\d+)/.exec(err); if (m) res(Number(m[1])); });
+    proc.on('exit', c => rej(new Error(`server exited ${c}: ${err}`)));
+  });
+  const base = `http://127.0.0.1:${port}`;
+  for (;;) { if ((await fetch(base + '/health').catch(() => ({ status: 0 }))).status === 200) break; await new Promise(r => setTimeout(r, 100)); }
+  return { proc, base };
+}
+
+async function one(base, i) {
+  const t0 = performance.now();
+  const r = await fetch(base + '/v1/chat/completions', { method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ messages: [{ role: 'user', content: prompt(i) }], max_tokens: MAX_TOKENS, temperature: 0.8, seed: i, stream: true,
+      stream_options: { include_usage: true } }) });
+  if (r.status !== 200) return { ok: false, status: r.status };
+  const dec = new TextDecoder();
+  let buf = '', first = 0, last = 0, usage = null;
+  for await (const chunk of r.body) {
+    buf += dec.decode(chunk, { stream: true });
+    let k;
+    while ((k = buf.indexOf('\n\n')) >= 0) {
+      const ev = buf.slice(0, k); buf = buf.slice(k + 2);
+      if (!ev.startsWith('data: ') || ev === 'data: [DONE]') continue;
+      const j = JSON.parse(ev.slice(6));
+      if (j.error) return { ok: false, status: 500 };
+      if (j.usage) usage = j.usage;
+      if (j.choices?.[0]?.delta?.content) { const now = performance.now(); if (!first) first = now; last = now; }
+    }
+  }
+  const n = usage ? usage.completion_tokens : 0;
+  return { ok: true, n, ttft: (first - t0) / 1000, tpot: n > 1 ? (last - first) / 1000 / (n - 1) : null };
+}
+
+const pct = (xs, p) => { const s = [...xs].sort((a, b) => a - b); return s.length ? s[Math.min(s.length - 1, Math.floor(p / 100 * s.length))] : NaN; };
+
+const { proc, base } = await start();
+const rows = [];
+try {
+  await one(base, 0);  // warm-up
+  for (const N of STREAMS) {
+    const results = [];
+    const t0 = performance.now();
+    await Promise.all(Array.from({ length: N }, async (_, c) => {
+      for (let k = 0; k < PER; k++) results.push(await one(base, c * PER + k + 1));
+    }));
+    const wall = (performance.now() - t0) / 1000;
+    const ok = results.filter(r => r.ok), tokens = ok.reduce((a, r) => a + r.n, 0);
+    const tp = ok.map(r => r.tpot).filter(x => x !== null);
+    const row = { streams: N, requests: results.length, failed: results.length - ok.length, tokens, wall_s: wall, tokens_per_s: tokens / wall,
+      ttft_p50: pct(ok.map(r => r.ttft), 50), ttft_p99: pct(ok.map(r => r.ttft), 99), tpot_p50: pct(tp, 50), tpot_p99: pct(tp, 99) };
+    rows.push(row);
+    console.log(`streams ${String(N).padStart(2)}: ${row.tokens_per_s.toFixed(1).padStart(6)} tok/s  TTFT p50 ${row.ttft_p50.toFixed(3)} p99 ${row.ttft_p99.toFixed(3)} s  ` +
+      `TPOT p50 ${(row.tpot_p50 * 1000).toFixed(1)} p99 ${(row.tpot_p99 * 1000).toFixed(1)} ms  (${row.requests} requests, ${row.failed} failed, ${tokens} tokens)`);
+  }
+  const one_ = rows.find(r => r.streams === 1);
+  if (one_) for (const r of rows) if (r.streams > 1)
+    console.log(`  ${r.streams} streams: ${(r.tokens_per_s / one_.tokens_per_s).toFixed(2)} x the 1-stream throughput, TPOT p99 ${(r.tpot_p99 / one_.tpot_p50).toFixed(2)} x the 1-stream TPOT`);
+  if (args.json) fs.writeFileSync(args.json, JSON.stringify({ model: MODEL, max_tokens: MAX_TOKENS, rows }, null, 1));
+} finally {
+  proc.kill('SIGTERM');
+}
