@@ -3,7 +3,7 @@
 // (completion tokens / wall time), TTFT and TPOT (per request: (last - first token) / (n - 1))
 // p50 / p99, and failures.
 //   node bench/load.mjs --bin build/tandem --model FILE [--streams 1,4,16,32] [--requests-per-stream 3]
-//                       [--max-tokens 64] [--json OUT]
+//                       [--max-tokens 128] [--prompt-tokens 16,48,128,256] [--json OUT]
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 
@@ -11,16 +11,25 @@ const args = Object.fromEntries(process.argv.slice(2).reduce((a, x, i, all) => (
 const BIN = args.bin ?? 'build/tandem', MODEL = args.model;
 if (!MODEL) { console.error('usage: node bench/load.mjs --model FILE [--bin build/tandem] [--streams 1,4,16,32]'); process.exit(2); }
 const STREAMS = (args.streams ?? '1,4,16,32').split(',').map(Number);
-const PER = Number(args['requests-per-stream'] ?? 3), MAX_TOKENS = Number(args['max-tokens'] ?? 64);
+const PER = Number(args['requests-per-stream'] ?? 4), MAX_TOKENS = Number(args['max-tokens'] ?? 128);
 const THREADS = args.threads ?? '2';
 
-// Mixed prompt lengths: short questions and longer passages (10 to 200 words).
+// Mixed prompt lengths in tokens (measured with the server's /tokenize, so the mix is the same
+// whatever the model's tokenizer): a quarter each of ~16, ~48, ~128 and ~256 tokens.
+const LENGTHS = (args['prompt-tokens'] ?? '16,48,128,256').split(',').map(Number);
 const WORDS = 'the river ran past the old mill where the miller kept his accounts in a book bound with leather and every evening he counted the sacks of grain that the farmers had brought from the valley'.split(' ');
+let tokensPerWord = 1;
 function prompt(i) {
-  const n = [10, 30, 75, 200][i % 4];
+  const n = Math.max(1, Math.round(LENGTHS[i % LENGTHS.length] / tokensPerWord));
   let s = '';
   for (let k = 0; k < n; k++) s += WORDS[(k * 7 + i) % WORDS.length] + ' ';
-  return `Continue this story (${i}): ${s}`;
+  return `(${i}) ${s}`;
+}
+async function calibrate(base) {
+  let s = '';
+  for (let k = 0; k < 200; k++) s += WORDS[k % WORDS.length] + ' ';
+  const r = await (await fetch(base + '/tokenize', { method: 'POST', body: JSON.stringify({ content: s }) })).json();
+  tokensPerWord = r.tokens.length / 200;
 }
 
 async function start() {
@@ -65,6 +74,8 @@ const pct = (xs, p) => { const s = [...xs].sort((a, b) => a - b); return s.lengt
 const { proc, base } = await start();
 const rows = [];
 try {
+  await calibrate(base);
+  console.log(`prompts of ${LENGTHS.join('/')} tokens (${tokensPerWord.toFixed(2)} tokens per word), ${MAX_TOKENS} generated each`);
   await one(base, 0);  // warm-up
   for (const N of STREAMS) {
     const results = [];

@@ -69,7 +69,7 @@ class BatchForward {
   AlignedBuffer attn_;   // [rows][n_head * head_dim_v]
   AlignedBuffer gate_;   // [rows][n_ff]
   AlignedBuffer up_;     // [rows][n_ff]
-  AlignedBuffer scratch_;  // per thread: scores [max_pos + block], q in the key act type, a value row
+  AlignedBuffer scratch_;  // per thread: scores [group][max_pos + block], the group's q in the key act type
   size_t scratch_stride_ = 0;
   std::vector<int32_t> pos_;   // [rows] position of each row
   std::vector<int32_t> seq_;   // [rows] index into seqs of each row

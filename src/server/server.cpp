@@ -111,6 +111,44 @@ void Server::routes() {
                           {"data", json::array({{{"id", opts_.model_name}, {"object", "model"}, {"created", 0}, {"owned_by", "tandem"}}})}}),
                     "application/json");
   });
+  // llama.cpp's tokenizer endpoints: {"content": TEXT, "add_special": bool} -> {"tokens": [...]},
+  // {"tokens": [...]} -> {"content": TEXT}. Load generators size prompts in tokens with them.
+  s.Post("/tokenize", [this](const httplib::Request& req, httplib::Response& res) {
+    if (!authorized(req, res)) return;
+    engine::Engine* eng = engine_.load();
+    try {
+      if (!eng) throw ApiError(503, "the model is still loading; retry shortly", "server_error");
+      const json b = json::parse(req.body, nullptr, false);
+      if (!b.is_object() || !b.contains("content") || !b["content"].is_string())
+        throw ApiError(400, "the body must be an object with a string 'content'", "invalid_request_error", "content");
+      const bool special = b.value("add_special", false);
+      const auto ids = eng->model().tokenizer().encode(b["content"].get<std::string>(), special, /*parse_special=*/true);
+      res.set_content(dump({{"tokens", ids}}), "application/json");
+    } catch (const ApiError& e) {
+      send_error(res, e);
+    }
+  });
+  s.Post("/detokenize", [this](const httplib::Request& req, httplib::Response& res) {
+    if (!authorized(req, res)) return;
+    engine::Engine* eng = engine_.load();
+    try {
+      if (!eng) throw ApiError(503, "the model is still loading; retry shortly", "server_error");
+      const json b = json::parse(req.body, nullptr, false);
+      if (!b.is_object() || !b.contains("tokens") || !b["tokens"].is_array())
+        throw ApiError(400, "the body must be an object with an array 'tokens'", "invalid_request_error", "tokens");
+      const auto& tok = eng->model().tokenizer();
+      std::vector<model::TokenId> ids;
+      for (const json& t : b["tokens"]) {
+        if (!t.is_number_integer() || t.get<int64_t>() < 0 || t.get<int64_t>() >= tok.n_vocab())
+          throw ApiError(400, fmt::format("'tokens' holds {}, not a token id below {}", t.dump(), tok.n_vocab()),
+                         "invalid_request_error", "tokens");
+        ids.push_back(t.get<model::TokenId>());
+      }
+      res.set_content(dump({{"content", tok.decode(ids)}}), "application/json");
+    } catch (const ApiError& e) {
+      send_error(res, e);
+    }
+  });
   s.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
     completion(req, res, static_cast<int>(Endpoint::Chat));
   });
