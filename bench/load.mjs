@@ -18,9 +18,9 @@ const THREADS = args.threads ?? '2';
 // whatever the model's tokenizer): a quarter each of ~16, ~48, ~128 and ~256 tokens.
 const LENGTHS = (args['prompt-tokens'] ?? '16,48,128,256').split(',').map(Number);
 const WORDS = 'the river ran past the old mill where the miller kept his accounts in a book bound with leather and every evening he counted the sacks of grain that the farmers had brought from the valley'.split(' ');
-let tokensPerWord = 1;
+let tokensPerWord = 1, templateTokens = 0;
 function prompt(i) {
-  const n = Math.max(1, Math.round(LENGTHS[i % LENGTHS.length] / tokensPerWord));
+  const n = Math.max(1, Math.round((LENGTHS[i % LENGTHS.length] - templateTokens) / tokensPerWord));
   let s = '';
   for (let k = 0; k < n; k++) s += WORDS[(k * 7 + i) % WORDS.length] + ' ';
   return `(${i}) ${s}`;
@@ -30,11 +30,16 @@ async function calibrate(base) {
   for (let k = 0; k < 200; k++) s += WORDS[k % WORDS.length] + ' ';
   const r = await (await fetch(base + '/tokenize', { method: 'POST', body: JSON.stringify({ content: s }) })).json();
   tokensPerWord = r.tokens.length / 200;
+  // What the chat template adds around a message: counted in, so a prompt of L tokens is L in all.
+  const t = await (await fetch(base + '/v1/chat/completions', { method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ messages: [{ role: 'user', content: '(0)' }], max_tokens: 1 }) })).json();
+  const probe = await (await fetch(base + '/tokenize', { method: 'POST', body: JSON.stringify({ content: '(0) ' }) })).json();
+  templateTokens = Math.max(0, t.usage.prompt_tokens - probe.tokens.length);
 }
 
 async function start() {
   const proc = spawn(BIN, ['serve', '-m', MODEL, '--port', '0', '-t', THREADS, '--parallel', String(Math.max(...STREAMS)), '-c', args.ctx ?? '4096',
-    '--max-queue', '1024'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    '--max-queue', '1024', ...(args['server-args'] ? args['server-args'].split(' ') : [])], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   const port = await new Promise((res, rej) => {
     proc.stderr.on('data', d => { err += d; const m = /listening on http:\/\/[\d.]+:(\d+)/.exec(err); if (m) res(Number(m[1])); });
@@ -75,8 +80,14 @@ const { proc, base } = await start();
 const rows = [];
 try {
   await calibrate(base);
-  console.log(`prompts of ${LENGTHS.join('/')} tokens (${tokensPerWord.toFixed(2)} tokens per word), ${MAX_TOKENS} generated each`);
+  console.log(`prompts of ${LENGTHS.join('/')} tokens (${templateTokens} of chat template, ${tokensPerWord.toFixed(2)} tokens per word), ${MAX_TOKENS} generated each`);
   await one(base, 0);  // warm-up
+  let prev = null;
+  {
+    const m = await (await fetch(base + '/metrics')).text();
+    const g = name => Number((new RegExp(`^${name} (\\S+)$`, 'm').exec(m) || [])[1]);
+    prev = { steps: g('tandem_engine_steps_total'), rows: g('tandem_engine_rows_total'), fwd: g('tandem_engine_forward_seconds_total'), smp: g('tandem_engine_sample_seconds_total') };
+  }
   for (const N of STREAMS) {
     const results = [];
     const t0 = performance.now();
@@ -84,6 +95,12 @@ try {
       for (let k = 0; k < PER; k++) results.push(await one(base, c * PER + k + 1));
     }));
     const wall = (performance.now() - t0) / 1000;
+    const m = await (await fetch(base + '/metrics')).text();
+    const g = name => Number((new RegExp(`^${name} (\\S+)$`, 'm').exec(m) || [])[1]);
+    const eng = { steps: g('tandem_engine_steps_total'), rows: g('tandem_engine_rows_total'), fwd: g('tandem_engine_forward_seconds_total'), smp: g('tandem_engine_sample_seconds_total') };
+    const d = prev ? Object.fromEntries(Object.keys(eng).map(k => [k, eng[k] - prev[k]])) : eng;
+    prev = eng;
+    console.log(`  engine: ${d.steps} steps, ${(d.rows / d.steps).toFixed(1)} rows/step, forward ${d.fwd.toFixed(1)} s (${(d.fwd / d.steps * 1000).toFixed(1)} ms/step, ${(d.rows / d.fwd).toFixed(0)} rows/s), sampling ${d.smp.toFixed(2)} s, idle ${(wall - d.fwd - d.smp).toFixed(1)} s of ${wall.toFixed(1)}`);
     const ok = results.filter(r => r.ok), tokens = ok.reduce((a, r) => a + r.n, 0);
     const tp = ok.map(r => r.tpot).filter(x => x !== null);
     const row = { streams: N, requests: results.length, failed: results.length - ok.length, tokens, wall_s: wall, tokens_per_s: tokens / wall,

@@ -24,6 +24,7 @@ struct ServeOptions {
   int parallel = 4;
   std::string kv_mem;
   int64_t batch_tokens = 256;
+  int64_t prefill_chunk = 64;
   int max_queue = 256;
   double grace_s = 10;
 };
@@ -80,6 +81,7 @@ void serve(const ServeOptions& o) {
   eo.n_ctx = o.model.n_ctx;
   eo.kv_mem = kv_mem;
   eo.batch_tokens = o.batch_tokens;
+  eo.prefill_chunk = o.prefill_chunk;
   eo.kv_type = model::parse_kv_type(o.model.kv_type.c_str());
   eo.max_queue = o.max_queue;
   engine::Engine eng(*model, eo);
@@ -114,6 +116,9 @@ void add_serve(CLI::App& app) {
       ->check(CLI::Range(1, 1024));
   cmd->add_option("--kv-mem", o->kv_mem, "KV cache pool size, e.g. 2G (default: ctx x parallel positions)");
   cmd->add_option("--batch-tokens", o->batch_tokens, "most tokens per engine step (decode + prompt chunks)")
+      ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 16));
+  cmd->add_option("--prefill-chunk", o->prefill_chunk,
+                  "most prompt tokens per step while other sequences are generating (bounds their latency)")
       ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 16));
   cmd->add_option("--max-queue", o->max_queue, "waiting requests beyond which new ones get 429")
       ->capture_default_str()->check(CLI::Range(1, 1 << 20));

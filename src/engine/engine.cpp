@@ -60,7 +60,7 @@ Engine::Engine(const model::Model& model, const EngineOptions& opts)
       n_ctx_(resolve_ctx(model, opts.n_ctx)),
       layout_(model.hparams(), opts.kv_type, model::kKvBlockTokens),
       pool_(pool_blocks(opts, n_ctx_, layout_), layout_.block_bytes(), static_cast<int32_t>(layout_.block_tokens())),
-      sched_(pool_, std::max<int64_t>(opts.batch_tokens, 1), opts.parallel),
+      sched_(pool_, std::max<int64_t>(opts.batch_tokens, 1), opts.parallel, opts.prefill_chunk),
       forward_(model, layout_, std::max<int64_t>(opts.batch_tokens, 1), n_ctx_, opts.pool) {
   if (opts.batch_tokens < 1) throw_input("--batch-tokens {} must be at least 1", opts.batch_tokens);
   stats_.blocks_total = pool_.n_blocks();
@@ -174,13 +174,21 @@ void Engine::step(std::vector<StepItem>& items) {
     steps.push_back({std::span<const model::TokenId>(s.tokens).subspan(static_cast<size_t>(pos), static_cast<size_t>(it.n)),
                      pos, s.block_ptrs, s.pending() == 0 ? model::Logits::Last : model::Logits::None});
   }
+  const auto t0 = clock::now();
   const std::span<const float> logits = forward_.run(steps);
+  const auto t1 = clock::now();
   const auto n_vocab = static_cast<size_t>(model_->hparams().n_vocab);
   size_t row = 0;
+  int64_t rows = 0;
   for (size_t i = 0; i < items.size(); ++i) {
+    rows += items[i].n;
     if (steps[i].logits != model::Logits::Last) continue;
     sample_and_emit(static_cast<Seq&>(*items[i].seq), logits.subspan(row++ * n_vocab, n_vocab));
   }
+  std::lock_guard lock(mu_);
+  stats_.rows += rows;
+  stats_.forward_s += std::chrono::duration<double>(t1 - t0).count();
+  stats_.sample_s += std::chrono::duration<double>(clock::now() - t1).count();
 }
 
 void Engine::sample_and_emit(Seq& s, std::span<const float> logits) {

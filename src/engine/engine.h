@@ -27,6 +27,7 @@ struct EngineOptions {
   int64_t n_ctx = 0;         // positions per sequence; 0: the model's training context, at most 4096
   size_t kv_mem = 0;         // bytes of the block pool; 0: n_ctx x parallel positions
   int64_t batch_tokens = 256;  // tokens per step, all sequences together
+  int64_t prefill_chunk = 64;  // prompt tokens per step while other sequences decode
   DType kv_type = DType::F16;
   int max_queue = 256;       // waiting requests beyond which submit() refuses
   ThreadPool* pool = nullptr;
@@ -36,6 +37,8 @@ struct EngineStats {
   int64_t waiting = 0, running = 0;
   int64_t blocks_total = 0, blocks_used = 0;
   int64_t preemptions = 0, steps = 0;
+  int64_t rows = 0;                          // tokens through the forward pass, all steps
+  double forward_s = 0, sample_s = 0;        // time in the forward pass / sampling and streaming
 };
 
 class Engine {

@@ -16,8 +16,9 @@ void insert_by_order(std::vector<SchedSeq*>& q, SchedSeq* s) {
 
 }  // namespace
 
-Scheduler::Scheduler(cache::BlockPool& pool, int64_t batch_tokens, int max_running)
-    : pool_(pool), batch_tokens_(batch_tokens), max_running_(max_running) {
+Scheduler::Scheduler(cache::BlockPool& pool, int64_t batch_tokens, int max_running, int64_t prefill_chunk)
+    : pool_(pool), batch_tokens_(batch_tokens), max_running_(max_running),
+      prefill_chunk_(prefill_chunk > 0 ? prefill_chunk : batch_tokens) {
   TANDEM_CHECK(batch_tokens > 0 && max_running > 0, "scheduler: {} tokens, {} sequences", batch_tokens, max_running);
 }
 
@@ -91,6 +92,7 @@ std::vector<StepItem> Scheduler::plan() {
       if (victim != s) continue;
     }
     // Then prompt chunks (and recomputation after preemption), oldest first, taking what fits.
+    if (!items.empty()) budget = std::min(budget, prefill_chunk_);
     for (SchedSeq* s : running_) {
       if (budget == 0) break;
       const int64_t pending = s->pending();

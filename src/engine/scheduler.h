@@ -4,7 +4,8 @@
 //     when the pool has room for their pending tokens; finished ones leave at once.
 //   - Decode first: every running sequence with one pending token gets it into the step, then
 //     prompts are fed in chunks with what is left of the token budget (chunked prefill), oldest
-//     first, so a long prompt never stalls the others for more than one budget's worth.
+//     first, so a long prompt never stalls the others for more than one budget's worth; while
+//     any sequence decodes, a step takes at most prefill_chunk prompt tokens.
 //   - Preemption: when a decode token finds no free block, the newest running sequence gives
 //     all its blocks back and waits at the head of the queue; when it runs again it recomputes
 //     its KV from its tokens (prompt and generated so far), so nothing it produced is lost and
@@ -40,7 +41,9 @@ struct StepItem {
 
 class Scheduler {
  public:
-  Scheduler(cache::BlockPool& pool, int64_t batch_tokens, int max_running);
+  // batch_tokens: most tokens in a step; prefill_chunk: most prompt tokens in a step that also
+  // carries decode tokens (a bound on how much one new prompt delays every running sequence).
+  Scheduler(cache::BlockPool& pool, int64_t batch_tokens, int max_running, int64_t prefill_chunk = 0);
 
   void enqueue(SchedSeq* s);   // waiting, in order of arrival
   // Removes a sequence wherever it is and gives its blocks back.
@@ -65,6 +68,7 @@ class Scheduler {
   cache::BlockPool& pool_;
   int64_t batch_tokens_;
   int max_running_;
+  int64_t prefill_chunk_;
   std::deque<SchedSeq*> waiting_;   // by order
   std::vector<SchedSeq*> running_;  // by order
   int64_t preemptions_ = 0;

@@ -63,6 +63,12 @@ std::string Metrics::render(const engine::EngineStats* e) const {
                        "# TYPE tandem_preemptions_total counter\ntandem_preemptions_total {}\n", e->preemptions);
     out += fmt::format("# HELP tandem_engine_steps_total Forward steps run.\n# TYPE tandem_engine_steps_total counter\n"
                        "tandem_engine_steps_total {}\n", e->steps);
+    out += fmt::format("# HELP tandem_engine_rows_total Tokens through the forward pass (prompt and generated).\n"
+                       "# TYPE tandem_engine_rows_total counter\ntandem_engine_rows_total {}\n", e->rows);
+    out += fmt::format("# HELP tandem_engine_forward_seconds_total Time in the forward pass.\n"
+                       "# TYPE tandem_engine_forward_seconds_total counter\ntandem_engine_forward_seconds_total {}\n", e->forward_s);
+    out += fmt::format("# HELP tandem_engine_sample_seconds_total Time sampling and streaming after the forward pass.\n"
+                       "# TYPE tandem_engine_sample_seconds_total counter\ntandem_engine_sample_seconds_total {}\n", e->sample_s);
   }
   return out;
 }
