@@ -7,7 +7,7 @@ GENERATOR := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 FUZZ_SECONDS ?= 60
 export CCACHE_DIR ?= $(HOME)/.cache/ccache
 
-.PHONY: all bootstrap build demo test test-sanitize bench fuzz clean
+.PHONY: all bootstrap build demo test test-sanitize bench fuzz soak clean
 
 all: build
 
@@ -35,6 +35,12 @@ test-sanitize: bootstrap
 
 bench: build
 	@scripts/bench $(BUILD)
+
+# 30 minutes of mixed load on the server (loopback, bundled model): no failed request, the KV
+# pool back to empty, flat RSS. SOAK_SECONDS shortens it.
+SOAK_SECONDS ?= 1800
+soak: build
+	node bench/soak.mjs --bin $(BUILD)/tandem --model models/tandem-demo.gguf --seconds $(SOAK_SECONDS)
 
 # libFuzzer targets under fuzz/, built with clang (+ASan/UBSan), each run for FUZZ_SECONDS.
 fuzz: bootstrap
