@@ -51,7 +51,8 @@ struct Schema {
     return 5;  // false
   }
 
-  int compile(const json& s, const std::string& where) {
+  int compile(const json& s, const std::string& where, int depth = 0) {
+    if (depth > 32) throw_input("JSON schema at {}: nested deeper than 32 levels", where);
     if (s.is_boolean()) return 0;
     if (!s.is_object()) throw_input("JSON schema at {}: expected an object", where);
     for (const char* k : {"$ref", "allOf", "not", "if", "pattern", "patternProperties", "dependentSchemas"})
@@ -92,7 +93,7 @@ struct Schema {
       nodes.push_back(n);  // reserve the index; children are added after
       std::vector<std::pair<std::string, int>> props;
       for (auto it = s["properties"].begin(); it != s["properties"].end(); ++it)
-        props.emplace_back(it.key(), compile(it.value(), where + "." + it.key()));
+        props.emplace_back(it.key(), compile(it.value(), where + "." + it.key(), depth + 1));
       std::vector<bool> req(props.size(), false);
       if (s.contains("required")) {
         for (const json& r : s["required"]) {
@@ -105,9 +106,16 @@ struct Schema {
       nodes[static_cast<size_t>(self)].required = std::move(req);
       return self;
     }
-    if (s.contains("items")) n.items = compile(s["items"], where + "[]");
-    if (s.contains("minItems")) n.min_items = s["minItems"].get<int64_t>();
-    if (s.contains("maxItems")) n.max_items = s["maxItems"].get<int64_t>();
+    if (s.contains("items")) n.items = compile(s["items"], where + "[]", depth + 1);
+    auto count = [&](const char* key, int64_t def) {
+      if (!s.contains(key)) return def;
+      if (!s[key].is_number_unsigned()) throw_input("JSON schema at {}: '{}' must be a non-negative integer", where, key);
+      return static_cast<int64_t>(std::min<uint64_t>(s[key].get<uint64_t>(), 1u << 20));
+    };
+    n.min_items = count("minItems", 0);
+    n.max_items = count("maxItems", -1);
+    if (n.max_items >= 0 && n.max_items < n.min_items)
+      throw_input("JSON schema at {}: maxItems {} is below minItems {}", where, n.max_items, n.min_items);
     nodes.push_back(n);
     return static_cast<int>(nodes.size()) - 1;
   }

@@ -1,6 +1,8 @@
 #include "server/openai.h"
 
 #include <atomic>
+#include <cmath>
+#include <cstdint>
 #include <chrono>
 #include <random>
 
@@ -49,8 +51,12 @@ double get_number(const json& b, const char* key, double def, double lo, double 
 int64_t get_int(const json& b, const char* key, int64_t def, int64_t lo, int64_t hi) {
   if (!b.contains(key) || b[key].is_null()) return def;
   const json& v = b[key];
-  if (!v.is_number_integer() && !(v.is_number_float() && v.get<double>() == static_cast<double>(static_cast<int64_t>(v.get<double>()))))
-    bad(key, fmt::format("'{}' must be an integer, got {}", key, type_name(v)));
+  // 3.0 counts as an integer (JavaScript clients send numbers); 3.5, 1e300 and NaN do not.
+  const bool whole_float = v.is_number_float() && std::abs(v.get<double>()) < 9e18 &&
+                           v.get<double>() == std::trunc(v.get<double>());
+  if (!v.is_number_integer() && !whole_float) bad(key, fmt::format("'{}' must be an integer, got {}", key, type_name(v)));
+  if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))
+    bad(key, fmt::format("'{}' is {}, must be between {} and {}", key, v.get<uint64_t>(), lo, hi));
   const auto x = v.is_number_integer() ? v.get<int64_t>() : static_cast<int64_t>(v.get<double>());
   if (x < lo || x > hi) bad(key, fmt::format("'{}' is {}, must be between {} and {}", key, x, lo, hi));
   return x;
@@ -81,7 +87,9 @@ void parse_sampling(const json& b, ParsedRequest& r) {
   s.repeat_penalty = static_cast<float>(get_number(b, "repeat_penalty", 1.0, 0.0, 10.0));
   if (b.contains("seed") && !b["seed"].is_null()) {
     if (!b["seed"].is_number_integer()) bad("seed", fmt::format("'seed' must be an integer, got {}", type_name(b["seed"])));
-    s.seed = b["seed"].get<uint64_t>() % engine::SamplingParams::kRandomSeed;
+    const uint64_t seed = b["seed"].is_number_unsigned() ? b["seed"].get<uint64_t>()
+                                                         : static_cast<uint64_t>(b["seed"].get<int64_t>());
+    s.seed = seed % engine::SamplingParams::kRandomSeed;
   }
 }
 
