@@ -3,7 +3,9 @@
 // (completion tokens / wall time), TTFT and TPOT (per request: (last - first token) / (n - 1))
 // p50 / p99, and failures.
 //   node bench/load.mjs --bin build/tandem --model FILE [--streams 1,4,16,32] [--requests-per-stream 3]
-//                       [--max-tokens 128] [--prompt-tokens 16,48,128,256] [--json OUT]
+//                       [--max-tokens 128] [--prompt-tokens 16,48,128,256] [--rounds R] [--json OUT]
+// With --rounds R the stream counts are measured R times in alternation (the machine's speed
+// drifts) and each figure is the median over the rounds.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 
@@ -82,13 +84,15 @@ try {
   await calibrate(base);
   console.log(`prompts of ${LENGTHS.join('/')} tokens (${templateTokens} of chat template, ${tokensPerWord.toFixed(2)} tokens per word), ${MAX_TOKENS} generated each`);
   await one(base, 0);  // warm-up
-  let prev = null;
+  let prev;
   {
     const m = await (await fetch(base + '/metrics')).text();
     const g = name => Number((new RegExp(`^${name} (\\S+)$`, 'm').exec(m) || [])[1]);
     prev = { steps: g('tandem_engine_steps_total'), rows: g('tandem_engine_rows_total'), fwd: g('tandem_engine_forward_seconds_total'), smp: g('tandem_engine_sample_seconds_total') };
   }
-  for (const N of STREAMS) {
+  const ROUNDS = Number(args.rounds ?? 1);
+  const byN = new Map(STREAMS.map(N => [N, []]));
+  for (let round = 0; round < ROUNDS; round++) for (const N of STREAMS) {
     const results = [];
     const t0 = performance.now();
     await Promise.all(Array.from({ length: N }, async (_, c) => {
@@ -98,20 +102,34 @@ try {
     const m = await (await fetch(base + '/metrics')).text();
     const g = name => Number((new RegExp(`^${name} (\\S+)$`, 'm').exec(m) || [])[1]);
     const eng = { steps: g('tandem_engine_steps_total'), rows: g('tandem_engine_rows_total'), fwd: g('tandem_engine_forward_seconds_total'), smp: g('tandem_engine_sample_seconds_total') };
-    const d = prev ? Object.fromEntries(Object.keys(eng).map(k => [k, eng[k] - prev[k]])) : eng;
+    const d = Object.fromEntries(Object.keys(eng).map(k => [k, eng[k] - prev[k]]));
     prev = eng;
-    console.log(`  engine: ${d.steps} steps, ${(d.rows / d.steps).toFixed(1)} rows/step, forward ${d.fwd.toFixed(1)} s (${(d.fwd / d.steps * 1000).toFixed(1)} ms/step, ${(d.rows / d.fwd).toFixed(0)} rows/s), sampling ${d.smp.toFixed(2)} s, idle ${(wall - d.fwd - d.smp).toFixed(1)} s of ${wall.toFixed(1)}`);
     const ok = results.filter(r => r.ok), tokens = ok.reduce((a, r) => a + r.n, 0);
     const tp = ok.map(r => r.tpot).filter(x => x !== null);
     const row = { streams: N, requests: results.length, failed: results.length - ok.length, tokens, wall_s: wall, tokens_per_s: tokens / wall,
-      ttft_p50: pct(ok.map(r => r.ttft), 50), ttft_p99: pct(ok.map(r => r.ttft), 99), tpot_p50: pct(tp, 50), tpot_p99: pct(tp, 99) };
-    rows.push(row);
+      ttft_p50: pct(ok.map(r => r.ttft), 50), ttft_p99: pct(ok.map(r => r.ttft), 99), tpot_p50: pct(tp, 50), tpot_p99: pct(tp, 99),
+      rows_per_step: d.rows / d.steps, forward_ms_per_step: d.fwd / d.steps * 1000 };
+    byN.get(N).push(row);
     console.log(`streams ${String(N).padStart(2)}: ${row.tokens_per_s.toFixed(1).padStart(6)} tok/s  TTFT p50 ${row.ttft_p50.toFixed(3)} p99 ${row.ttft_p99.toFixed(3)} s  ` +
-      `TPOT p50 ${(row.tpot_p50 * 1000).toFixed(1)} p99 ${(row.tpot_p99 * 1000).toFixed(1)} ms  (${row.requests} requests, ${row.failed} failed, ${tokens} tokens)`);
+      `TPOT p50 ${(row.tpot_p50 * 1000).toFixed(1)} p99 ${(row.tpot_p99 * 1000).toFixed(1)} ms  (${row.requests} requests, ${row.failed} failed, ${tokens} tokens; ` +
+      `${row.rows_per_step.toFixed(1)} rows/step, ${row.forward_ms_per_step.toFixed(1)} ms/step forward)`);
   }
+  const median = xs => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor((s.length - 1) / 2)]; };
+  for (const N of STREAMS) {
+    const rs = byN.get(N);
+    const row = Object.fromEntries(Object.keys(rs[0]).map(k => [k, median(rs.map(r => r[k]))]));
+    row.failed = rs.reduce((a, r) => a + r.failed, 0);
+    rows.push(row);
+  }
+  if (ROUNDS > 1) for (const r of rows)
+    console.log(`median streams ${String(r.streams).padStart(2)}: ${r.tokens_per_s.toFixed(1).padStart(6)} tok/s  TTFT p50 ${r.ttft_p50.toFixed(3)} p99 ${r.ttft_p99.toFixed(3)} s  ` +
+      `TPOT p50 ${(r.tpot_p50 * 1000).toFixed(1)} p99 ${(r.tpot_p99 * 1000).toFixed(1)} ms  (${r.failed} failed in all rounds)`);
   const one_ = rows.find(r => r.streams === 1);
-  if (one_) for (const r of rows) if (r.streams > 1)
-    console.log(`  ${r.streams} streams: ${(r.tokens_per_s / one_.tokens_per_s).toFixed(2)} x the 1-stream throughput, TPOT p99 ${(r.tpot_p99 / one_.tpot_p50).toFixed(2)} x the 1-stream TPOT`);
+  if (one_) for (const r of rows) if (r.streams > 1) {
+    r.throughput_vs_1 = r.tokens_per_s / one_.tokens_per_s;
+    r.tpot_p99_vs_1 = r.tpot_p99 / one_.tpot_p50;
+    console.log(`  ${r.streams} streams: ${r.throughput_vs_1.toFixed(2)} x the 1-stream throughput, TPOT p99 ${r.tpot_p99_vs_1.toFixed(2)} x the 1-stream TPOT`);
+  }
   if (args.json) fs.writeFileSync(args.json, JSON.stringify({ model: MODEL, max_tokens: MAX_TOKENS, rows }, null, 1));
 } finally {
   proc.kill('SIGTERM');

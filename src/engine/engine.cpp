@@ -155,6 +155,7 @@ void Engine::loop() {
       stats_.running = static_cast<int64_t>(sched_.running().size());
       stats_.blocks_used = pool_.used_blocks();
       stats_.preemptions = sched_.preemptions();
+      stats_.shared_tokens = sched_.shared_tokens();
       stats_.steps += items.empty() ? 0 : 1;
       if (stop_ && live_.empty() && incoming_.empty()) break;
     }

@@ -37,6 +37,7 @@ struct EngineStats {
   int64_t waiting = 0, running = 0;
   int64_t blocks_total = 0, blocks_used = 0;
   int64_t preemptions = 0, steps = 0;
+  int64_t shared_tokens = 0;  // prompt tokens whose KV blocks were shared, not computed
   int64_t rows = 0;                          // tokens through the forward pass, all steps
   double forward_s = 0, sample_s = 0;        // time in the forward pass / sampling and streaming
 };

@@ -47,8 +47,31 @@ void Scheduler::admit() {
     const bool room = s->table.blocks_needed(pool_, s->pending()) + 1 <= pool_.free_blocks();
     if (!room && !running_.empty()) break;
     waiting_.pop_front();
+    if (s->table.n_tokens() == 0) share_prefix(s);
     insert_by_order(running_, s);
   }
+}
+
+// A new sequence whose first tokens some running sequence has already computed takes their
+// whole blocks by reference (the longest such prefix; at least its last token is left to
+// compute, for its logits). Whole blocks are never written again, so no copy is ever needed.
+void Scheduler::share_prefix(SchedSeq* s) {
+  const int64_t bt = pool_.block_tokens();
+  int64_t best = 0;
+  SchedSeq* from = nullptr;
+  for (SchedSeq* r : running_) {
+    const int64_t limit = std::min<int64_t>(r->table.n_tokens(), static_cast<int64_t>(s->tokens.size()) - 1);
+    int64_t n = 0;
+    while (n < limit && r->tokens[static_cast<size_t>(n)] == s->tokens[static_cast<size_t>(n)]) ++n;
+    n = n / bt * bt;
+    if (n > best) {
+      best = n;
+      from = r;
+    }
+  }
+  if (!from) return;
+  s->table = from->table.fork(pool_, best);
+  shared_tokens_ += best;
 }
 
 int64_t Scheduler::fit(const SchedSeq& s, int64_t want) const {

@@ -6,6 +6,8 @@
 //     prompts are fed in chunks with what is left of the token budget (chunked prefill), oldest
 //     first, so a long prompt never stalls the others for more than one budget's worth; while
 //     any sequence decodes, a step takes at most prefill_chunk prompt tokens.
+//   - Prefix sharing: a sequence admitted while another running sequence has computed the same
+//     first tokens takes those whole KV blocks by reference instead of computing them again.
 //   - Preemption: when a decode token finds no free block, the newest running sequence gives
 //     all its blocks back and waits at the head of the queue; when it runs again it recomputes
 //     its KV from its tokens (prompt and generated so far), so nothing it produced is lost and
@@ -56,10 +58,12 @@ class Scheduler {
   const std::deque<SchedSeq*>& waiting() const { return waiting_; }
   const std::vector<SchedSeq*>& running() const { return running_; }
   int64_t preemptions() const { return preemptions_; }
+  int64_t shared_tokens() const { return shared_tokens_; }  // prompt tokens not computed again
   cache::BlockPool& pool() { return pool_; }
 
  private:
   void admit();
+  void share_prefix(SchedSeq* s);
   void preempt(SchedSeq* s);
   // The most tokens the table can append with the free blocks (at most want).
   int64_t fit(const SchedSeq& s, int64_t want) const;
@@ -72,6 +76,7 @@ class Scheduler {
   std::deque<SchedSeq*> waiting_;   // by order
   std::vector<SchedSeq*> running_;  // by order
   int64_t preemptions_ = 0;
+  int64_t shared_tokens_ = 0;
 };
 
 }  // namespace tandem::engine

@@ -61,6 +61,8 @@ std::string Metrics::render(const engine::EngineStats* e) const {
     gauge("tandem_kv_blocks_free", "KV cache blocks free.", e->blocks_total - e->blocks_used);
     out += fmt::format("# HELP tandem_preemptions_total Sequences preempted for lack of KV blocks.\n"
                        "# TYPE tandem_preemptions_total counter\ntandem_preemptions_total {}\n", e->preemptions);
+    out += fmt::format("# HELP tandem_prefix_shared_tokens_total Prompt tokens whose KV blocks were shared with a running sequence.\n"
+                       "# TYPE tandem_prefix_shared_tokens_total counter\ntandem_prefix_shared_tokens_total {}\n", e->shared_tokens);
     out += fmt::format("# HELP tandem_engine_steps_total Forward steps run.\n# TYPE tandem_engine_steps_total counter\n"
                        "tandem_engine_steps_total {}\n", e->steps);
     out += fmt::format("# HELP tandem_engine_rows_total Tokens through the forward pass (prompt and generated).\n"

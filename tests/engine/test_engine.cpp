@@ -106,6 +106,31 @@ TEST(Engine, PreemptionRecomputesAndChangesNothing) {
   EXPECT_EQ(st.blocks_used, 0);
 }
 
+TEST(Engine, RequestsWithACommonPrefixShareItsBlocksAndKeepTheirOutputs) {
+  auto model = model::Model::load(kModel);
+  auto ps = prompts(*model, 8);
+  std::vector<model::TokenId> common(70);  // a shared "system prompt": two whole blocks and some
+  for (size_t i = 0; i < common.size(); ++i) common[i] = static_cast<model::TokenId>(100 + i);
+  for (auto& p : ps) p.insert(p.begin(), common.begin(), common.end());
+  Engine alone(*model, {.parallel = 1, .n_ctx = 512});
+  const auto want = run_all(alone, ps, 16, false);
+  Engine eng(*model, {.parallel = 9, .n_ctx = 512, .batch_tokens = 64});
+  // A long request computes the prefix and keeps running while the others arrive.
+  RequestOptions holder = greedy(common, 400);
+  holder.ignore_eos = true;
+  auto first = eng.submit(holder);
+  Event e;
+  ASSERT_TRUE(first->next(e, 60s));
+  std::vector<std::shared_ptr<RequestStream>> rest;
+  for (const auto& p : ps) rest.push_back(eng.submit(greedy(p, 16)));
+  for (size_t i = 0; i < ps.size(); ++i) EXPECT_EQ(drain(*rest[i]).tokens, want[i].tokens) << "request " << i;
+  first->cancel();
+  drain(*first);
+  const EngineStats st = settled(eng);
+  EXPECT_GE(st.shared_tokens, 8 * 64) << "each request shares the prefix's two whole blocks";
+  EXPECT_EQ(st.blocks_used, 0);
+}
+
 TEST(Engine, CancelFreesBlocksAndEndsTheStream) {
   auto model = model::Model::load(kModel);
   Engine eng(*model, {.parallel = 2, .n_ctx = 512});

@@ -116,5 +116,31 @@ TEST(Scheduler, TwoPromptsStuckWithAFullPoolDoNotDeadlock) {
   EXPECT_EQ(a.table.n_tokens(), 40);
 }
 
+TEST(Scheduler, ANewSequenceSharesTheWholeBlocksOfAComputedPrefix) {
+  cache::BlockPool pool(16, 64, 16);
+  Scheduler sched(pool, 256, 4);
+  SchedSeq a = make_seq(0, 40);
+  for (size_t i = 0; i < a.tokens.size(); ++i) a.tokens[i] = static_cast<model::TokenId>(i);
+  sched.enqueue(&a);
+  sched.plan();  // a computes 40 positions: blocks [0,16) [16,32) [32,40)
+  SchedSeq b = make_seq(1, 50);
+  for (size_t i = 0; i < b.tokens.size(); ++i) b.tokens[i] = static_cast<model::TokenId>(i < 35 ? i : 1000 + i);
+  a.tokens.push_back(7);
+  sched.enqueue(&b);
+  const auto items = sched.plan();
+  EXPECT_EQ(sched.shared_tokens(), 32) << "two whole blocks of the 35 common tokens";
+  EXPECT_EQ(b.table.blocks()[0], a.table.blocks()[0]);
+  EXPECT_EQ(b.table.blocks()[1], a.table.blocks()[1]);
+  EXPECT_NE(b.table.blocks()[2], a.table.blocks()[2]) << "the partly common block is b's own";
+  EXPECT_EQ(pool.refs(a.table.blocks()[0]), 2);
+  ASSERT_EQ(items.size(), 2u);
+  EXPECT_EQ(items[1].seq, &b);
+  EXPECT_EQ(items[1].n, 18) << "only the 18 positions past the shared blocks are computed";
+  sched.remove(&a);
+  EXPECT_EQ(pool.refs(b.table.blocks()[0]), 1) << "b keeps the shared blocks alive";
+  sched.remove(&b);
+  EXPECT_EQ(pool.used_blocks(), 0);
+}
+
 }  // namespace
 }  // namespace tandem::engine
