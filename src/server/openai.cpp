@@ -142,7 +142,7 @@ ParsedRequest parse_request(Endpoint ep, const std::string& body, const std::str
   json b;
   try {
     b = json::parse(body);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1e999
     bad({}, fmt::format("the body is not valid JSON: {}", e.what()), "invalid_json");
   }
   if (!b.is_object()) bad({}, fmt::format("the body must be a JSON object, got {}", type_name(b)));

@@ -121,6 +121,8 @@ void Server::routes() {
       const json b = json::parse(req.body, nullptr, false);
       if (!b.is_object() || !b.contains("content") || !b["content"].is_string())
         throw ApiError(400, "the body must be an object with a string 'content'", "invalid_request_error", "content");
+      if (b.contains("add_special") && !b["add_special"].is_boolean())
+        throw ApiError(400, "'add_special' must be a boolean", "invalid_request_error", "add_special");
       const bool special = b.value("add_special", false);
       const auto ids = eng->model().tokenizer().encode(b["content"].get<std::string>(), special, /*parse_special=*/true);
       res.set_content(dump({{"tokens", ids}}), "application/json");

@@ -44,6 +44,7 @@ TEST(OpenAiRequest, BadFieldsAreOne400NamingTheField) {
   EXPECT_EQ(refused(Endpoint::Completion, R"({"prompt": 5})").param, "prompt");
   EXPECT_EQ(refused(Endpoint::Chat, "[1]").status, 400);
   EXPECT_EQ(refused(Endpoint::Chat, "{").code, "invalid_json");
+  EXPECT_EQ(refused(Endpoint::Chat, R"({"max_tokens": 6e99999})").code, "invalid_json") << "found by fuzz_request";
 }
 
 TEST(OpenAiRequest, ValidOddValuesAreAccepted) {
