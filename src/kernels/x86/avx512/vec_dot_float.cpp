@@ -16,7 +16,7 @@ namespace tandem::avx512 {
 namespace {
 
 constexpr int kMaxRows = 4;
-constexpr int kMaxTokens = 6;
+constexpr int kMaxTokens = 4;
 
 // Formats: kStep elements per step, loaded with a mask of the n (< kStep at the tail) valid
 // ones (zero-filled), and the multiply-add into an f32 accumulator.
