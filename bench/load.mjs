@@ -6,10 +6,10 @@
 //                       [--max-tokens 128] [--prompt-tokens 16,48,128,256] [--rounds R] [--json OUT]
 // With --rounds R the stream counts are measured R times in alternation (the machine's speed
 // drifts) and each figure is the median over the rounds.
-import { spawn } from 'node:child_process';
+import { parseArgs, startServer } from './serve_process.mjs';
 import fs from 'node:fs';
 
-const args = Object.fromEntries(process.argv.slice(2).reduce((a, x, i, all) => (x.startsWith('--') ? a.concat([[x.slice(2), all[i + 1]]]) : a), []));
+const args = parseArgs(process.argv.slice(2));
 const BIN = args.bin ?? 'build/tandem', MODEL = args.model;
 if (!MODEL) { console.error('usage: node bench/load.mjs --model FILE [--bin build/tandem] [--streams 1,4,16,32]'); process.exit(2); }
 const STREAMS = (args.streams ?? '1,4,16,32').split(',').map(Number);
@@ -40,16 +40,8 @@ async function calibrate(base) {
 }
 
 async function start() {
-  const proc = spawn(BIN, ['serve', '-m', MODEL, '--port', '0', '-t', THREADS, '--parallel', String(Math.max(...STREAMS)), '-c', args.ctx ?? '4096',
-    '--max-queue', '1024', ...(args['server-args'] ? args['server-args'].split(' ') : [])], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  const port = await new Promise((res, rej) => {
-    proc.stderr.on('data', d => { err += d; const m = /listening on http:\/\/[\d.]+:(\d+)/.exec(err); if (m) res(Number(m[1])); });
-    proc.on('exit', c => rej(new Error(`server exited ${c}: ${err}`)));
-  });
-  const base = `http://127.0.0.1:${port}`;
-  for (;;) { if ((await fetch(base + '/health').catch(() => ({ status: 0 }))).status === 200) break; await new Promise(r => setTimeout(r, 100)); }
-  return { proc, base };
+  return startServer(BIN, MODEL, ['-t', THREADS, '--parallel', String(Math.max(...STREAMS)), '-c', args.ctx ?? '4096',
+    '--max-queue', '1024', ...(args['server-args'] ? args['server-args'].split(' ') : [])]);
 }
 
 async function one(base, i) {

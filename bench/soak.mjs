@@ -4,21 +4,14 @@
 // that the server's RSS stayed flat (after a warm-up, the last quarter's peak is within 10% +
 // 16 MiB of the first quarter's).
 //   node bench/soak.mjs --bin build/tandem --model FILE [--seconds 1800] [--streams 12]
-import { spawn } from 'node:child_process';
+import { parseArgs, startServer } from './serve_process.mjs';
 import fs from 'node:fs';
 
-const args = Object.fromEntries(process.argv.slice(2).reduce((a, x, i, all) => (x.startsWith('--') ? a.concat([[x.slice(2), all[i + 1]]]) : a), []));
+const args = parseArgs(process.argv.slice(2));
 const BIN = args.bin ?? 'build/tandem', MODEL = args.model ?? 'models/tandem-demo.gguf';
 const SECONDS = Number(args.seconds ?? 1800), STREAMS = Number(args.streams ?? 12);
 
-const proc = spawn(BIN, ['serve', '-m', MODEL, '--port', '0', '--parallel', '8', '--max-queue', '64', '-t', '2'], { stdio: ['ignore', 'ignore', 'pipe'] });
-let err = '';
-const port = await new Promise((res, rej) => {
-  proc.stderr.on('data', d => { err += d; const m = /listening on http:\/\/[\d.]+:(\d+)/.exec(err); if (m) res(Number(m[1])); });
-  proc.on('exit', c => rej(new Error(`server exited ${c}: ${err}`)));
-});
-const base = `http://127.0.0.1:${port}`;
-for (;;) { if ((await fetch(base + '/health').catch(() => ({ status: 0 }))).status === 200) break; await new Promise(r => setTimeout(r, 100)); }
+const { proc, base } = await startServer(BIN, MODEL, ['--parallel', '8', '--max-queue', '64', '-t', '2']);
 
 const rss = () => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${proc.pid}/status`, 'utf8'))[1]) * 1024;
 const metric = async name => Number((new RegExp(`^${name} (\\S+)$`, 'm').exec(await (await fetch(base + '/metrics')).text()) || [])[1]);
@@ -100,6 +93,7 @@ const mib = b => (b / 1048576).toFixed(1);
 console.log(`soak: ${SECONDS} s, ${STREAMS} clients: ${JSON.stringify(counts)}`);
 console.log(`soak: KV blocks used at the end ${used}, running ${running}; RSS first quarter peak ${mib(first)} MiB, last quarter peak ${mib(last)} MiB; server exit ${code}`);
 for (const f of failures) console.log(`soak: failure: ${f}`);
+if (warm.length < 4) console.log(`soak: only ${warm.length} RSS samples after the warm-up: run longer (--seconds >= 60)`);
 const flat = warm.length >= 4 && last <= first * 1.10 + 16 * 1048576;  // too few samples is no evidence
 const ok = counts.failed === 0 && counts.bad_wrong === 0 && used === 0 && running === 0 && flat && code === 0 && counts.ok > 0;
 console.log(ok ? 'soak: PASS' : 'soak: FAIL');

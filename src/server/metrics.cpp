@@ -52,25 +52,20 @@ std::string Metrics::render(const engine::EngineStats* e) const {
   tpot_.render(out, "tandem_time_per_output_token_seconds", "Mean time per generated token after the first, per request.");
   e2e_.render(out, "tandem_request_duration_seconds", "Time from request to its last token.");
   if (e) {
-    auto gauge = [&](const char* name, const char* help, int64_t v) {
-      out += fmt::format("# HELP {} {}\n# TYPE {} gauge\n{} {}\n", name, help, name, name, v);
+    auto metric = [&](const char* type, const char* name, const char* help, auto v) {
+      out += fmt::format("# HELP {} {}\n# TYPE {} {}\n{} {}\n", name, help, name, type, name, v);
     };
-    gauge("tandem_queue_length", "Requests waiting to run.", e->waiting);
-    gauge("tandem_running_sequences", "Sequences in the running batch.", e->running);
-    gauge("tandem_kv_blocks_used", "KV cache blocks in use.", e->blocks_used);
-    gauge("tandem_kv_blocks_free", "KV cache blocks free.", e->blocks_total - e->blocks_used);
-    out += fmt::format("# HELP tandem_preemptions_total Sequences preempted for lack of KV blocks.\n"
-                       "# TYPE tandem_preemptions_total counter\ntandem_preemptions_total {}\n", e->preemptions);
-    out += fmt::format("# HELP tandem_prefix_shared_tokens_total Prompt tokens whose KV blocks were shared with a running sequence.\n"
-                       "# TYPE tandem_prefix_shared_tokens_total counter\ntandem_prefix_shared_tokens_total {}\n", e->shared_tokens);
-    out += fmt::format("# HELP tandem_engine_steps_total Forward steps run.\n# TYPE tandem_engine_steps_total counter\n"
-                       "tandem_engine_steps_total {}\n", e->steps);
-    out += fmt::format("# HELP tandem_engine_rows_total Tokens through the forward pass (prompt and generated).\n"
-                       "# TYPE tandem_engine_rows_total counter\ntandem_engine_rows_total {}\n", e->rows);
-    out += fmt::format("# HELP tandem_engine_forward_seconds_total Time in the forward pass.\n"
-                       "# TYPE tandem_engine_forward_seconds_total counter\ntandem_engine_forward_seconds_total {}\n", e->forward_s);
-    out += fmt::format("# HELP tandem_engine_sample_seconds_total Time sampling and streaming after the forward pass.\n"
-                       "# TYPE tandem_engine_sample_seconds_total counter\ntandem_engine_sample_seconds_total {}\n", e->sample_s);
+    metric("gauge", "tandem_queue_length", "Requests waiting to run.", e->waiting);
+    metric("gauge", "tandem_running_sequences", "Sequences in the running batch.", e->running);
+    metric("gauge", "tandem_kv_blocks_used", "KV cache blocks in use.", e->blocks_used);
+    metric("gauge", "tandem_kv_blocks_free", "KV cache blocks free.", e->blocks_total - e->blocks_used);
+    metric("counter", "tandem_preemptions_total", "Sequences preempted for lack of KV blocks.", e->preemptions);
+    metric("counter", "tandem_prefix_shared_tokens_total",
+           "Prompt tokens whose KV blocks were shared with a running sequence.", e->shared_tokens);
+    metric("counter", "tandem_engine_steps_total", "Forward steps run.", e->steps);
+    metric("counter", "tandem_engine_rows_total", "Tokens through the forward pass (prompt and generated).", e->rows);
+    metric("counter", "tandem_engine_forward_seconds_total", "Time in the forward pass.", e->forward_s);
+    metric("counter", "tandem_engine_sample_seconds_total", "Time sampling and streaming after the forward pass.", e->sample_s);
   }
   return out;
 }
