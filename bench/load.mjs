@@ -44,6 +44,14 @@ async function start() {
     '--max-queue', '1024', ...(args['server-args'] ? args['server-args'].split(' ') : [])]);
 }
 
+// The engine's step counters from /metrics.
+async function engineCounters(base) {
+  const m = await (await fetch(base + '/metrics')).text();
+  const g = name => Number((new RegExp(`^${name} (\\S+)$`, 'm').exec(m) || [])[1]);
+  return { steps: g('tandem_engine_steps_total'), rows: g('tandem_engine_rows_total'),
+    fwd: g('tandem_engine_forward_seconds_total'), smp: g('tandem_engine_sample_seconds_total') };
+}
+
 async function one(base, i) {
   const t0 = performance.now();
   const r = await fetch(base + '/v1/chat/completions', { method: 'POST', headers: { 'Content-Type': 'application/json' },
@@ -76,12 +84,7 @@ try {
   await calibrate(base);
   console.log(`prompts of ${LENGTHS.join('/')} tokens (${templateTokens} of chat template, ${tokensPerWord.toFixed(2)} tokens per word), ${MAX_TOKENS} generated each`);
   await one(base, 0);  // warm-up
-  let prev;
-  {
-    const m = await (await fetch(base + '/metrics')).text();
-    const g = name => Number((new RegExp(`^${name} (\\S+)$`, 'm').exec(m) || [])[1]);
-    prev = { steps: g('tandem_engine_steps_total'), rows: g('tandem_engine_rows_total'), fwd: g('tandem_engine_forward_seconds_total'), smp: g('tandem_engine_sample_seconds_total') };
-  }
+  let prev = await engineCounters(base);
   const ROUNDS = Number(args.rounds ?? 1);
   const byN = new Map(STREAMS.map(N => [N, []]));
   for (let round = 0; round < ROUNDS; round++) for (const N of STREAMS) {
@@ -91,9 +94,7 @@ try {
       for (let k = 0; k < PER; k++) results.push(await one(base, c * PER + k + 1));
     }));
     const wall = (performance.now() - t0) / 1000;
-    const m = await (await fetch(base + '/metrics')).text();
-    const g = name => Number((new RegExp(`^${name} (\\S+)$`, 'm').exec(m) || [])[1]);
-    const eng = { steps: g('tandem_engine_steps_total'), rows: g('tandem_engine_rows_total'), fwd: g('tandem_engine_forward_seconds_total'), smp: g('tandem_engine_sample_seconds_total') };
+    const eng = await engineCounters(base);
     const d = Object.fromEntries(Object.keys(eng).map(k => [k, eng[k] - prev[k]]));
     prev = eng;
     const ok = results.filter(r => r.ok), tokens = ok.reduce((a, r) => a + r.n, 0);

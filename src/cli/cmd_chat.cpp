@@ -27,15 +27,8 @@ struct ChatOptions {
 void chat(const ChatOptions& o) {
   auto model = load_model(o.model);
   const auto& tok = model->tokenizer();
-  std::optional<model::ChatTemplate> fallback;
-  const model::ChatTemplate* tmpl = model->chat_template();
-  if (!tmpl) {
-    const std::string bos(tok.bos() >= 0 ? tok.token_text(tok.bos()) : "");
-    const std::string eos(tok.eos() >= 0 ? tok.token_text(tok.eos()) : "");
-    fallback.emplace(model::ChatTemplate::chatml(bos, eos));
-    tmpl = &*fallback;
-    fmt::print(stderr, "tandem: the model has no chat template; using ChatML\n");
-  }
+  const model::ChatTemplate* tmpl = &model->chat_template();
+  if (!model->has_own_chat_template()) fmt::print(stderr, "tandem: the model has no chat template; using ChatML\n");
   model::Context ctx(*model, context_params(o.model));
   engine::Sampler sampler(o.sampling, tok.n_vocab());
   std::vector<model::ChatMessage> messages;

@@ -68,14 +68,6 @@ void serve(const ServeOptions& o) {
   fmt::print(stderr, "tandem: listening on http://{}:{} (model '{}' loading)\n", http.host, srv.port(), http.model_name);
 
   auto model = load_model(o.model);
-  std::optional<model::ChatTemplate> fallback;
-  const model::ChatTemplate* tmpl = model->chat_template();
-  if (!tmpl) {
-    const auto& tok = model->tokenizer();
-    fallback.emplace(model::ChatTemplate::chatml(std::string(tok.bos() >= 0 ? tok.token_text(tok.bos()) : ""),
-                                                 std::string(tok.eos() >= 0 ? tok.token_text(tok.eos()) : "")));
-    tmpl = &*fallback;
-  }
   engine::EngineOptions eo;
   eo.parallel = o.parallel;
   eo.n_ctx = o.model.n_ctx;
@@ -85,12 +77,11 @@ void serve(const ServeOptions& o) {
   eo.kv_type = model::parse_kv_type(o.model.kv_type.c_str());
   eo.max_queue = o.max_queue;
   engine::Engine eng(*model, eo);
-  srv.set_engine(&eng, tmpl);
+  srv.set_engine(&eng);
   const engine::EngineStats st = eng.stats();
   fmt::print(stderr, "tandem: ready: {} sequences x {} positions, KV pool {} blocks of {} positions ({:.1f} MiB)\n",
              o.parallel, eng.n_ctx(), st.blocks_total, eng.block_tokens(),
-             static_cast<double>(st.blocks_total) *
-                 static_cast<double>(model::KvLayout(model->hparams(), eo.kv_type, eng.block_tokens()).block_bytes()) / (1 << 20));
+             static_cast<double>(eng.kv_pool_bytes()) / (1 << 20));
 
   int sig = 0;
   sigwait(&sigs, &sig);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 
 #include "core/error.h"
 #include "core/log.h"
@@ -30,14 +31,10 @@ struct Engine::Seq : SchedSeq {
   bool done = false;
   std::vector<std::byte*> block_ptrs;  // scratch: the table's blocks as addresses
   std::vector<float> masked;           // scratch: logits with the constraint applied
+  std::vector<model::TokenId> ids_scratch;  // scratch: token ids, for the top log-probabilities
 };
 
 namespace {
-
-int64_t resolve_ctx(const model::Model& m, int64_t n_ctx) {
-  if (n_ctx < 0) throw_input("context size {} is negative", n_ctx);
-  return n_ctx > 0 ? n_ctx : std::min<int64_t>(m.hparams().n_ctx_train, 4096);
-}
 
 int64_t pool_blocks(const EngineOptions& o, int64_t n_ctx, const model::KvLayout& layout) {
   if (o.parallel < 1) throw_input("--parallel {} must be at least 1", o.parallel);
@@ -57,7 +54,7 @@ int64_t pool_blocks(const EngineOptions& o, int64_t n_ctx, const model::KvLayout
 Engine::Engine(const model::Model& model, const EngineOptions& opts)
     : model_(&model),
       opts_(opts),
-      n_ctx_(resolve_ctx(model, opts.n_ctx)),
+      n_ctx_(model::resolve_n_ctx(model, opts.n_ctx)),
       layout_(model.hparams(), opts.kv_type, model::kKvBlockTokens),
       pool_(pool_blocks(opts, n_ctx_, layout_), layout_.block_bytes(), static_cast<int32_t>(layout_.block_tokens())),
       sched_(pool_, std::max<int64_t>(opts.batch_tokens, 1), opts.parallel, opts.prefill_chunk),
@@ -224,8 +221,9 @@ void Engine::sample_and_emit(Seq& s, std::span<const float> logits) {
     const float lse = mx + static_cast<float>(std::log(sum));
     e.logprob = logits[static_cast<size_t>(id)] - lse;
     const auto n_top = static_cast<size_t>(std::min<int64_t>(s.req.top_logprobs, static_cast<int64_t>(logits.size())));
-    std::vector<model::TokenId> ids(logits.size());
-    for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<model::TokenId>(i);
+    std::vector<model::TokenId>& ids = s.ids_scratch;
+    ids.resize(logits.size());
+    std::iota(ids.begin(), ids.end(), model::TokenId{0});
     std::partial_sort(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(n_top), ids.end(),
                       [&](model::TokenId a, model::TokenId b) { return logits[static_cast<size_t>(a)] > logits[static_cast<size_t>(b)]; });
     for (size_t i = 0; i < n_top; ++i) e.top.push_back({ids[i], logits[static_cast<size_t>(ids[i])] - lse});

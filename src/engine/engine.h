@@ -18,6 +18,7 @@
 #include "engine/request.h"
 #include "engine/scheduler.h"
 #include "model/batch_forward.h"
+#include "model/context.h"
 #include "model/model.h"
 
 namespace tandem::engine {
@@ -62,6 +63,7 @@ class Engine {
   int64_t n_ctx() const { return n_ctx_; }
   const model::Model& model() const { return *model_; }
   int64_t block_tokens() const { return layout_.block_tokens(); }
+  size_t kv_pool_bytes() const { return static_cast<size_t>(pool_.n_blocks()) * pool_.block_bytes(); }
 
  private:
   struct Seq;

@@ -46,10 +46,6 @@ class BatchForward {
   // lengths (InputError here only as a last line: a TANDEM_CHECK).
   std::span<const float> run(std::span<const SeqStep> seqs);
 
-  const KvLayout& layout() const { return layout_; }
-  int64_t max_tokens() const { return max_tokens_; }
-  int64_t max_positions() const { return max_pos_; }
-
  private:
   void attention(int64_t layer, std::span<const SeqStep> seqs, int64_t n);
 

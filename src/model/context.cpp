@@ -6,7 +6,7 @@
 
 namespace tandem::model {
 
-int64_t Context::resolve_n_ctx(const Model& model, int64_t n_ctx) {
+int64_t resolve_n_ctx(const Model& model, int64_t n_ctx) {
   if (n_ctx < 0) throw_input("context size {} is negative", n_ctx);
   return n_ctx > 0 ? n_ctx : std::min<int64_t>(model.hparams().n_ctx_train, 4096);
 }

@@ -27,6 +27,10 @@ struct ContextParams {
 // Positions per KV block everywhere (the engine's pool uses the same size).
 inline constexpr int64_t kKvBlockTokens = 32;
 
+// A context size as given (-c): 0 is the model's training context, at most 4096; InputError
+// when negative.
+int64_t resolve_n_ctx(const Model& model, int64_t n_ctx);
+
 class Context {
  public:
   Context(const Model& model, const ContextParams& params);
@@ -47,8 +51,6 @@ class Context {
   size_t kv_bytes() const { return kv_.size(); }
 
  private:
-  static int64_t resolve_n_ctx(const Model& model, int64_t n_ctx);
-
   const Model* model_;
   int64_t n_ctx_, n_batch_;
   int64_t n_past_ = 0;

@@ -25,12 +25,9 @@ class KvLayout {
 
   DType dtype() const { return dtype_; }
   int64_t block_tokens() const { return bt_; }
-  int64_t n_layer() const { return n_layer_; }
   size_t key_row_bytes() const { return key_row_; }
   size_t value_row_bytes() const { return value_row_; }
   size_t block_bytes() const { return static_cast<size_t>(n_layer_ * bt_) * (key_row_ + value_row_); }
-  // Bytes per position (all layers, keys and values).
-  size_t bytes_per_token() const { return static_cast<size_t>(n_layer_) * (key_row_ + value_row_); }
 
   // The key row of slot s (position block_index * block_tokens + s) in one layer of a block.
   std::byte* key_row(std::byte* block, int64_t layer, int64_t slot) const {

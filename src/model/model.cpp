@@ -18,6 +18,12 @@ std::unique_ptr<Model> Model::load(const std::string& path, const BindOptions& o
     throw_input("{}: the tokenizer has {} tokens but token_embd.weight only {} rows", path,
                 m->tokenizer_.n_vocab(), m->hp_.n_vocab);
   m->chat_template_ = ChatTemplate::from_gguf(m->file_);
+  m->own_chat_template_ = m->chat_template_.has_value();
+  if (!m->own_chat_template_) {
+    const Tokenizer& tok = m->tokenizer_;
+    m->chat_template_ = ChatTemplate::chatml(std::string(tok.bos() >= 0 ? tok.token_text(tok.bos()) : ""),
+                                             std::string(tok.eos() >= 0 ? tok.token_text(tok.eos()) : ""));
+  }
   return m;
 }
 

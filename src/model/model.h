@@ -24,7 +24,9 @@ class Model {
   const HParams& hparams() const { return hp_; }
   const ModelWeights& weights() const { return weights_; }
   const Tokenizer& tokenizer() const { return tokenizer_; }
-  const ChatTemplate* chat_template() const { return chat_template_ ? &*chat_template_ : nullptr; }
+  // The file's tokenizer.chat_template, or ChatML when it has none (as llama.cpp falls back).
+  const ChatTemplate& chat_template() const { return *chat_template_; }
+  bool has_own_chat_template() const { return own_chat_template_; }
   // Bytes of weights read per token (the mapped matrices plus converted copies).
   size_t weight_bytes() const;
   int64_t n_params() const;
@@ -36,7 +38,8 @@ class Model {
   HParams hp_;
   ModelWeights weights_;
   Tokenizer tokenizer_;
-  std::optional<ChatTemplate> chat_template_;
+  std::optional<ChatTemplate> chat_template_;  // always set after load
+  bool own_chat_template_ = false;
 };
 
 }  // namespace tandem::model

@@ -198,12 +198,12 @@ ParsedRequest parse_request(Endpoint ep, const std::string& body, const std::str
   return r;
 }
 
-void tokenize(const model::Model& m, const model::ChatTemplate& tmpl, ParsedRequest& r) {
+void tokenize(const model::Model& m, ParsedRequest& r) {
   const model::Tokenizer& tok = m.tokenizer();
   if (r.endpoint == Endpoint::Chat) {
     std::string text;
     try {
-      text = tmpl.render(r.messages, /*add_generation_prompt=*/true);
+      text = m.chat_template().render(r.messages, /*add_generation_prompt=*/true);
     } catch (const InputError& e) {
       bad("messages", fmt::format("the chat template rejected the messages: {}", e.what()));
     }

@@ -32,8 +32,8 @@ struct ParsedRequest {
 // Parses and checks a body; served_model is the one id /v1/models lists.
 ParsedRequest parse_request(Endpoint ep, const std::string& body, const std::string& served_model);
 
-// Renders the chat template (or takes the prompt text) and tokenizes it into options.prompt.
-void tokenize(const model::Model& m, const model::ChatTemplate& tmpl, ParsedRequest& r);
+// Renders the model's chat template (or takes the prompt text) and tokenizes it into options.prompt.
+void tokenize(const model::Model& m, ParsedRequest& r);
 
 // "stop", "length" or "content_filter"-free OpenAI finish reasons.
 std::string finish_reason(engine::StopReason r);

@@ -52,10 +52,7 @@ void Server::wait() {
   if (thread_.joinable()) thread_.join();
 }
 
-void Server::set_engine(engine::Engine* engine, const model::ChatTemplate* tmpl) {
-  tmpl_ = tmpl;
-  engine_.store(engine);
-}
+void Server::set_engine(engine::Engine* engine) { engine_.store(engine); }
 
 void Server::shutdown(std::chrono::milliseconds grace) {
   stopping_.store(true);
@@ -63,6 +60,21 @@ void Server::shutdown(std::chrono::milliseconds grace) {
   // Streams end once their final event is written; give the handlers a moment to flush.
   std::this_thread::sleep_for(100ms);
   http_->stop();
+}
+
+// A small JSON endpoint: auth, a loaded model, a JSON object body; fn's ApiError is the reply.
+template <typename Fn>
+void Server::json_post(const httplib::Request& req, httplib::Response& res, Fn&& fn) {
+  if (!authorized(req, res)) return;
+  try {
+    engine::Engine* eng = engine_.load();
+    if (!eng) throw ApiError(503, "the model is still loading; retry shortly", "server_error");
+    const json b = json::parse(req.body, nullptr, false);
+    if (!b.is_object()) throw ApiError(400, "the body must be a JSON object");
+    res.set_content(dump(fn(b, eng->model().tokenizer())), "application/json");
+  } catch (const ApiError& e) {
+    send_error(res, e);
+  }
 }
 
 bool Server::authorized(const httplib::Request& req, httplib::Response& res) {
@@ -114,31 +126,18 @@ void Server::routes() {
   // llama.cpp's tokenizer endpoints: {"content": TEXT, "add_special": bool} -> {"tokens": [...]},
   // {"tokens": [...]} -> {"content": TEXT}. Load generators size prompts in tokens with them.
   s.Post("/tokenize", [this](const httplib::Request& req, httplib::Response& res) {
-    if (!authorized(req, res)) return;
-    engine::Engine* eng = engine_.load();
-    try {
-      if (!eng) throw ApiError(503, "the model is still loading; retry shortly", "server_error");
-      const json b = json::parse(req.body, nullptr, false);
-      if (!b.is_object() || !b.contains("content") || !b["content"].is_string())
+    json_post(req, res, [](const json& b, const model::Tokenizer& tok) {
+      if (!b.contains("content") || !b["content"].is_string())
         throw ApiError(400, "the body must be an object with a string 'content'", "invalid_request_error", "content");
       if (b.contains("add_special") && !b["add_special"].is_boolean())
         throw ApiError(400, "'add_special' must be a boolean", "invalid_request_error", "add_special");
-      const bool special = b.value("add_special", false);
-      const auto ids = eng->model().tokenizer().encode(b["content"].get<std::string>(), special, /*parse_special=*/true);
-      res.set_content(dump({{"tokens", ids}}), "application/json");
-    } catch (const ApiError& e) {
-      send_error(res, e);
-    }
+      return json{{"tokens", tok.encode(b["content"].get<std::string>(), b.value("add_special", false), /*parse_special=*/true)}};
+    });
   });
   s.Post("/detokenize", [this](const httplib::Request& req, httplib::Response& res) {
-    if (!authorized(req, res)) return;
-    engine::Engine* eng = engine_.load();
-    try {
-      if (!eng) throw ApiError(503, "the model is still loading; retry shortly", "server_error");
-      const json b = json::parse(req.body, nullptr, false);
-      if (!b.is_object() || !b.contains("tokens") || !b["tokens"].is_array())
+    json_post(req, res, [](const json& b, const model::Tokenizer& tok) {
+      if (!b.contains("tokens") || !b["tokens"].is_array())
         throw ApiError(400, "the body must be an object with an array 'tokens'", "invalid_request_error", "tokens");
-      const auto& tok = eng->model().tokenizer();
       std::vector<model::TokenId> ids;
       for (const json& t : b["tokens"]) {
         if (!t.is_number_integer() || t.get<int64_t>() < 0 || t.get<int64_t>() >= tok.n_vocab())
@@ -146,10 +145,8 @@ void Server::routes() {
                          "invalid_request_error", "tokens");
         ids.push_back(t.get<model::TokenId>());
       }
-      res.set_content(dump({{"content", tok.decode(ids)}}), "application/json");
-    } catch (const ApiError& e) {
-      send_error(res, e);
-    }
+      return json{{"content", tok.decode(ids)}};
+    });
   });
   s.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
     completion(req, res, static_cast<int>(Endpoint::Chat));
@@ -186,7 +183,7 @@ void Server::completion(const httplib::Request& hreq, httplib::Response& res, in
     if (!eng) throw ApiError(503, "the model is still loading; retry shortly", "server_error");
     auto ex = std::make_shared<Exchange>();
     ex->req = parse_request(ep, hreq.body, opts_.model_name);
-    tokenize(eng->model(), *tmpl_, ex->req);
+    tokenize(eng->model(), ex->req);
     ex->tok = &eng->model().tokenizer();
     ex->metrics = &metrics_;
     ex->ids = new_response_ids(ep);

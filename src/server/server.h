@@ -10,7 +10,6 @@
 #include <thread>
 
 #include "engine/engine.h"
-#include "model/chat_template.h"
 #include "server/metrics.h"
 
 namespace httplib {
@@ -42,7 +41,7 @@ class Server {
   // Starts answering on its own thread.
   void start();
   // The model is loaded: completions are served from now on.
-  void set_engine(engine::Engine* engine, const model::ChatTemplate* tmpl);
+  void set_engine(engine::Engine* engine);
   // Stops accepting completions (503), lets the engine finish or cancel what is in flight
   // within `grace`, then stops listening.
   void shutdown(std::chrono::milliseconds grace);
@@ -52,13 +51,14 @@ class Server {
   void routes();
   void completion(const httplib::Request& req, httplib::Response& res, int endpoint);
   bool authorized(const httplib::Request& req, httplib::Response& res);
+  template <typename Fn>
+  void json_post(const httplib::Request& req, httplib::Response& res, Fn&& fn);
 
   ServerOptions opts_;
   std::unique_ptr<httplib::Server> http_;
   int port_ = 0;
   std::thread thread_;
   std::atomic<engine::Engine*> engine_{nullptr};
-  const model::ChatTemplate* tmpl_ = nullptr;
   std::atomic<bool> stopping_{false};
   Metrics metrics_;
 };
