@@ -31,6 +31,7 @@ AttentionOps build(Isa isa) {
   ops.weighted_rows[static_cast<size_t>(DType::F32)] = weighted_rows_ref<DType::F32>;
   ops.weighted_rows[static_cast<size_t>(DType::F16)] = weighted_rows_ref<DType::F16>;
   ops.weighted_rows[static_cast<size_t>(DType::Q8_0)] = weighted_rows_ref<DType::Q8_0>;
+  if (isa >= Isa::Avx2) avx2::register_attention_ops(ops);
   if (isa >= Isa::Avx512) avx512::register_attention_ops(ops);
   return ops;
 }

@@ -27,6 +27,9 @@ struct AttentionOps {
 const AttentionOps& attention_ops(Isa isa);
 inline const AttentionOps& attention_ops() { return attention_ops(active_isa()); }
 
+namespace avx2 {
+void register_attention_ops(AttentionOps& ops);
+}
 namespace avx512 {
 void register_attention_ops(AttentionOps& ops);
 }

@@ -138,6 +138,7 @@ float f16_at(const char* p, int r) {
 }  // namespace
 
 void register_gemm_packed(VecDotTable& t, Isa isa) {
+  if (isa == Isa::Avx2) avx2::register_gemm_packed(t);
   if (isa == Isa::Avx512) avx512::register_gemm_packed(t);
 }
 
@@ -216,10 +217,13 @@ void quantize_row_q8_k(const float* x, void* dst, int64_t k) {
 }
 
 template void quantize_row_q8_0s<Isa::Scalar>(const float*, void*, int64_t);
+template void quantize_row_q8_0s<Isa::Avx2>(const float*, void*, int64_t);
 template void quantize_row_q8_0s<Isa::Avx512>(const float*, void*, int64_t);
 template void quantize_row_q8_k32<Isa::Scalar>(const float*, void*, int64_t);
+template void quantize_row_q8_k32<Isa::Avx2>(const float*, void*, int64_t);
 template void quantize_row_q8_k32<Isa::Avx512>(const float*, void*, int64_t);
 template void quantize_row_q8_k<Isa::Scalar>(const float*, void*, int64_t);
+template void quantize_row_q8_k<Isa::Avx2>(const float*, void*, int64_t);
 template void quantize_row_q8_k<Isa::Avx512>(const float*, void*, int64_t);
 
 void packed_gemm_ref(DType type, int64_t k, const void* w, size_t w_stride, int nr,

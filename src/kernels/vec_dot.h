@@ -78,6 +78,7 @@ void register_gemm_packed(VecDotTable& t, Isa isa);  // kernels/packed.cpp
 namespace avx2 {
 void register_vec_dot_float(VecDotTable& t);
 void register_vec_dot_legacy(VecDotTable& t);
+void register_gemm_packed(VecDotTable& t);
 }  // namespace avx2
 namespace avx512 {
 void register_vec_dot_float(VecDotTable& t);

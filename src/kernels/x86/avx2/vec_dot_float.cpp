@@ -1,5 +1,6 @@
-// AVX2 + FMA + F16C: F32 / F16 / BF16 weights . F32 activations, up to 4 rows at once sharing
-// the activation loads. Differs from the scalar reference only in summation order.
+// AVX2 + FMA + F16C: F32 / F16 / BF16 weights . F32 activations: one token against up to 4 rows
+// at once sharing the activation loads, several tokens in tiles of 2 rows x 2 tokens. Differs
+// from the scalar reference only in summation order.
 #include <immintrin.h>
 
 #include "kernels/x86/simd_util.h"
@@ -11,6 +12,7 @@ namespace tandem::avx2 {
 namespace {
 
 constexpr int kMaxRows = 4;
+constexpr int kMaxTokens = 2;
 
 using x86::hsum;
 
@@ -36,63 +38,106 @@ struct LoadBF16 {
   static float one(const void* p, int64_t i) { return bf16_to_fp32(static_cast<const uint16_t*>(p)[i]); }
 };
 
-// [NR rows][k] weights (row r at w + r * w_stride bytes) . [k] f32 -> out[NR]. Each row
-// prefetches (into L2) the same place 2 * NR rows further on: two chunks of rows ahead.
-template <typename L, int NR>
-void dot_nr(int64_t k, const char* w, size_t w_stride, const float* a, float* out) {
-  // The pragmas unroll every loop over rows early, so GCC keeps the accumulators in registers
-  // (otherwise it stores them all on every step).
-  __m256 acc0[NR], acc1[NR];
+// [NR rows][k] weights (row r at w + r * ws bytes) . [NT][k] f32 activations (token t at act + t *
+// as bytes) -> out[t * os + r]. Each (row, token) sums the even and the odd 8-element steps in
+// two accumulators, adds them, then the scalar tail: the same order whatever NR and NT, so dot
+// and gemm agree bit for bit. Each row prefetches (into L2) the same place 2 * NR rows further on.
+template <typename L, int NR, int NT>
+void tile(int64_t k, const char* w, size_t ws, const char* act, size_t as, float* out, size_t os) {
+  // The pragmas unroll every loop over rows and tokens early, so GCC keeps the accumulators in
+  // registers (otherwise it stores them all on every step).
+  __m256 acc0[NR][NT], acc1[NR][NT];
 #pragma GCC unroll 8
-  for (int r = 0; r < NR; ++r) acc0[r] = acc1[r] = _mm256_setzero_ps();
+  for (int r = 0; r < NR; ++r)
+#pragma GCC unroll 8
+    for (int t = 0; t < NT; ++t) acc0[r][t] = acc1[r][t] = _mm256_setzero_ps();
+  auto a_at = [&](int t, int64_t i) { return _mm256_loadu_ps(reinterpret_cast<const float*>(act + static_cast<size_t>(t) * as) + i); };
   int64_t i = 0;
   for (; i + 16 <= k; i += 16) {
-    const __m256 a0 = _mm256_loadu_ps(a + i);
-    const __m256 a1 = _mm256_loadu_ps(a + i + 8);
-  #pragma GCC unroll 8
-  for (int r = 0; r < NR; ++r) {
-      const char* row = w + static_cast<size_t>(r) * w_stride;
-      for (int o = 0; o < 16 * L::kBytes; o += 64) _mm_prefetch(row + 2 * NR * w_stride + i * L::kBytes + o, _MM_HINT_T1);
-      acc0[r] = _mm256_fmadd_ps(L::load(row, i), a0, acc0[r]);
-      acc1[r] = _mm256_fmadd_ps(L::load(row, i + 8), a1, acc1[r]);
+    __m256 w0[NR], w1[NR];
+#pragma GCC unroll 8
+    for (int r = 0; r < NR; ++r) {
+      const char* row = w + static_cast<size_t>(r) * ws;
+      for (int o = 0; o < 16 * L::kBytes; o += 64) _mm_prefetch(row + 2 * NR * ws + i * L::kBytes + o, _MM_HINT_T1);
+      w0[r] = L::load(row, i);
+      w1[r] = L::load(row, i + 8);
+    }
+#pragma GCC unroll 8
+    for (int t = 0; t < NT; ++t) {
+      const __m256 a0 = a_at(t, i), a1 = a_at(t, i + 8);
+#pragma GCC unroll 8
+      for (int r = 0; r < NR; ++r) {
+        acc0[r][t] = _mm256_fmadd_ps(w0[r], a0, acc0[r][t]);
+        acc1[r][t] = _mm256_fmadd_ps(w1[r], a1, acc1[r][t]);
+      }
     }
   }
-  for (; i + 8 <= k; i += 8) {
-    const __m256 a0 = _mm256_loadu_ps(a + i);
-  #pragma GCC unroll 8
-  for (int r = 0; r < NR; ++r)
-      acc0[r] = _mm256_fmadd_ps(L::load(w + static_cast<size_t>(r) * w_stride, i), a0, acc0[r]);
+  if (i + 8 <= k) {
+#pragma GCC unroll 8
+    for (int t = 0; t < NT; ++t) {
+      const __m256 a0 = a_at(t, i);
+#pragma GCC unroll 8
+      for (int r = 0; r < NR; ++r)
+        acc0[r][t] = _mm256_fmadd_ps(L::load(w + static_cast<size_t>(r) * ws, i), a0, acc0[r][t]);
+    }
+    i += 8;
   }
 #pragma GCC unroll 8
-  for (int r = 0; r < NR; ++r) {
-    const char* row = w + static_cast<size_t>(r) * w_stride;
-    float s = hsum(_mm256_add_ps(acc0[r], acc1[r]));
-    for (int64_t j = i; j < k; ++j) s += L::one(row, j) * a[j];
-    out[r] = s;
+  for (int t = 0; t < NT; ++t) {
+    const auto* a = reinterpret_cast<const float*>(act + static_cast<size_t>(t) * as);
+#pragma GCC unroll 8
+    for (int r = 0; r < NR; ++r) {
+      const char* row = w + static_cast<size_t>(r) * ws;
+      float s = hsum(_mm256_add_ps(acc0[r][t], acc1[r][t]));
+      for (int64_t j = i; j < k; ++j) s += L::one(row, j) * a[j];
+      out[static_cast<size_t>(t) * os + static_cast<size_t>(r)] = s;
+    }
+  }
+}
+
+// Rows [0, nr) of one token in tiles of kMaxRows rows.
+template <typename L>
+void rows_1(int64_t k, const char* w, size_t ws, int nr, const char* act, float* out) {
+  int r = 0;
+  for (; r + kMaxRows <= nr; r += kMaxRows) tile<L, kMaxRows, 1>(k, w + static_cast<size_t>(r) * ws, ws, act, 0, out + r, 0);
+  switch (nr - r) {
+    case 3: tile<L, 3, 1>(k, w + static_cast<size_t>(r) * ws, ws, act, 0, out + r, 0); break;
+    case 2: tile<L, 2, 1>(k, w + static_cast<size_t>(r) * ws, ws, act, 0, out + r, 0); break;
+    case 1: tile<L, 1, 1>(k, w + static_cast<size_t>(r) * ws, ws, act, 0, out + r, 0); break;
+    default: break;
   }
 }
 
 template <typename L>
 void dot(int64_t k, const void* w, size_t w_stride, int nr, const void* act, float* out) {
-  const auto* a = static_cast<const float*>(act);
-  const auto* p = static_cast<const char*>(w);
-  int r = 0;
-  for (; r + kMaxRows <= nr; r += kMaxRows)
-    dot_nr<L, kMaxRows>(k, p + static_cast<size_t>(r) * w_stride, w_stride, a, out + r);
-  switch (nr - r) {
-    case 3: dot_nr<L, 3>(k, p + static_cast<size_t>(r) * w_stride, w_stride, a, out + r); break;
-    case 2: dot_nr<L, 2>(k, p + static_cast<size_t>(r) * w_stride, w_stride, a, out + r); break;
-    case 1: dot_nr<L, 1>(k, p + static_cast<size_t>(r) * w_stride, w_stride, a, out + r); break;
-    default: break;
+  rows_1<L>(k, static_cast<const char*>(w), w_stride, nr, static_cast<const char*>(act), out);
+}
+
+// Several tokens: tiles of 2 rows x 2 tokens (8 accumulators, 4 weight and 2 activation
+// vectors), each weight vector converted once for both tokens.
+template <typename L>
+void gemm(int64_t k, const void* w, size_t w_stride, int nr, const void* act, size_t act_stride, int nt, float* out,
+          size_t out_stride) {
+  const auto* wp = static_cast<const char*>(w);
+  const auto* ap = static_cast<const char*>(act);
+  int t = 0;
+  for (; t + kMaxTokens <= nt; t += kMaxTokens) {
+    const char* at = ap + static_cast<size_t>(t) * act_stride;
+    float* ot = out + static_cast<size_t>(t) * out_stride;
+    int r = 0;
+    for (; r + 2 <= nr; r += 2)
+      tile<L, 2, 2>(k, wp + static_cast<size_t>(r) * w_stride, w_stride, at, act_stride, ot + r, out_stride);
+    if (r < nr) tile<L, 1, 2>(k, wp + static_cast<size_t>(r) * w_stride, w_stride, at, act_stride, ot + r, out_stride);
   }
+  if (t < nt) rows_1<L>(k, wp, w_stride, nr, ap + static_cast<size_t>(t) * act_stride, out + static_cast<size_t>(t) * out_stride);
 }
 
 }  // namespace
 
 void register_vec_dot_float(VecDotTable& t) {
-  t.by_weight[static_cast<size_t>(DType::F32)] = VecDotKernel{DType::F32, dot<LoadF32>, kMaxRows};
-  t.by_weight[static_cast<size_t>(DType::F16)] = VecDotKernel{DType::F32, dot<LoadF16>, kMaxRows};
-  t.by_weight[static_cast<size_t>(DType::BF16)] = VecDotKernel{DType::F32, dot<LoadBF16>, kMaxRows};
+  t.by_weight[static_cast<size_t>(DType::F32)] = VecDotKernel{DType::F32, dot<LoadF32>, kMaxRows, gemm<LoadF32>, kMaxTokens};
+  t.by_weight[static_cast<size_t>(DType::F16)] = VecDotKernel{DType::F32, dot<LoadF16>, kMaxRows, gemm<LoadF16>, kMaxTokens};
+  t.by_weight[static_cast<size_t>(DType::BF16)] = VecDotKernel{DType::F32, dot<LoadBF16>, kMaxRows, gemm<LoadBF16>, kMaxTokens};
 }
 
 }  // namespace tandem::avx2
