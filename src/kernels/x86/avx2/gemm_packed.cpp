@@ -27,7 +27,9 @@
 namespace tandem::avx2 {
 namespace {
 
-constexpr int kMaxTokens = 4;
+constexpr int kMaxTokens = 16;
+// Row groups per Q4_0 tile: each activation broadcast serves 2 * kMaxGroups maddubs.
+constexpr int kMaxGroups = 4;
 // Software prefetch of every cache line this far ahead along a group's stream (as AVX-512).
 constexpr size_t kPrefetchAhead = 4096;
 
@@ -49,6 +51,16 @@ inline void load_f16x16(const char* p, __m256& lo, __m256& hi) {
 inline __m256i pair_u8(const uint8_t* p) {
   const __m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
   return _mm256_or_si256(v, _mm256_slli_epi32(v, 16));
+}
+// The first min(n, 8) floats of v to out.
+inline void store_half(float* out, __m256 v, int n) {
+  if (n >= 8) {
+    _mm256_storeu_ps(out, v);
+    return;
+  }
+  alignas(32) float tmp[8];
+  _mm256_store_ps(tmp, v);
+  std::memcpy(out, tmp, sizeof(float) * static_cast<size_t>(n));
 }
 inline void store_rows(float* out, __m256 lo, __m256 hi, int nrows) {
   if (nrows >= kPackRows) {
@@ -87,33 +99,61 @@ inline void dot32_i16(const __m256i q[16], const int8_t* a, __m256i& s0, __m256i
   }
 }
 
-// One group (16 rows) x NT tokens of a Q4_0 matrix.
+// Up to kMaxGroups groups (ng) x NT tokens of a Q4_0 matrix. Per block, the groups' weights
+// are unpacked once into `w` (L1) as signed bytes q - 8, with each row's 128 * sum(q - 8); per
+// token, the 8 activation broadcasts are made once, flipped to unsigned a + 128, and serve every
+// 8-row half of every group as the unsigned operand of maddubs (the weights, being the signed
+// one, are read straight from L1 by it):
+//   sum (q - 8) a = sum (q - 8)(a + 128) - 128 sum (q - 8)
+// with |pair| <= 2 * 255 * 8, so the 8 products of a half sum exactly in 16 bits (<= 32640).
 template <int NT>
-void tile_q4_0(int64_t nb, const char* g, const char* act, size_t as, float* out, size_t os, int nrows) {
+void tile_q4_0(int64_t nb, const char* g, size_t gbytes, int ng, const char* act, size_t as, float* out, size_t os,
+               int nrows) {
   constexpr size_t kBlock = 288;
-  const __m256i ones = _mm256_set1_epi16(1);
-  __m256 acc[NT][2];
-  for (int t = 0; t < NT; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
-  alignas(32) __m256i q[16];
+  const __m256i m = _mm256_set1_epi8(0x0f), eight = _mm256_set1_epi8(8), ones = _mm256_set1_epi16(1);
+  const __m256i ones8 = _mm256_set1_epi8(1), flip = _mm256_set1_epi8(static_cast<char>(0x80));
+  const int nh = 2 * ng;
+  alignas(32) __m256 acc[NT][2 * kMaxGroups];
+  alignas(32) __m256i w[2 * kMaxGroups][8];
+  alignas(32) __m256i corr[2 * kMaxGroups];  // 128 * sum(q - 8) per row
+  alignas(32) __m256 dw[2 * kMaxGroups];
+  for (int t = 0; t < NT; ++t)
+    for (int h = 0; h < nh; ++h) acc[t][h] = _mm256_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
-    const char* p = g + static_cast<size_t>(b) * kBlock;
-    prefetch(p, kBlock);
-    unpack_nibbles(p + 32, q);
-    __m256 dw0, dw1;
-    load_f16x16(p, dw0, dw1);
+    for (int gi = 0; gi < ng; ++gi) {
+      const char* p = g + gi * gbytes + static_cast<size_t>(b) * kBlock;
+      prefetch(p, kBlock);
+      for (int h = 0; h < 2; ++h) {
+        __m256i* wh = w[2 * gi + h];
+        __m256i qsum = _mm256_setzero_si256();  // per byte: sum of 8 nibbles <= 120
+        for (int j = 0; j < 4; ++j) {
+          const __m256i v = load(p + 32 + 64 * j + 32 * h);
+          const __m256i lo = _mm256_and_si256(v, m), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m);
+          qsum = _mm256_add_epi8(qsum, _mm256_add_epi8(lo, hi));
+          wh[j] = _mm256_sub_epi8(lo, eight);
+          wh[j + 4] = _mm256_sub_epi8(hi, eight);
+        }
+        // 128 * (sum q - 8 * 32) per row
+        const __m256i rs = _mm256_madd_epi16(_mm256_maddubs_epi16(qsum, ones8), ones);
+        corr[2 * gi + h] = _mm256_slli_epi32(_mm256_sub_epi32(rs, _mm256_set1_epi32(256)), 7);
+        dw[2 * gi + h] = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * h)));
+      }
+    }
     for (int t = 0; t < NT; ++t) {
       const auto& a = reinterpret_cast<const ActQ8_0S*>(act + static_cast<size_t>(t) * as)[b];
-      __m256i s0, s1;
-      dot32_i16(q, a.qs, s0, s1);
-      const __m256i off = _mm256_set1_epi32(-8 * a.sum);
-      const __m256 da = _mm256_set1_ps(a.d);
-      const __m256 i0 = _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_madd_epi16(s0, ones), off));
-      const __m256 i1 = _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_madd_epi16(s1, ones), off));
-      acc[t][0] = _mm256_fmadd_ps(i0, _mm256_mul_ps(dw0, da), acc[t][0]);
-      acc[t][1] = _mm256_fmadd_ps(i1, _mm256_mul_ps(dw1, da), acc[t][1]);
+      __m256i bc[8];
+      for (int j = 0; j < 8; ++j) bc[j] = _mm256_xor_si256(bcast(a.qs + 4 * j), flip);
+      const __m256 da = _mm256_broadcast_ss(&a.d);
+      for (int h = 0; h < nh; ++h) {
+        __m256i s = _mm256_maddubs_epi16(bc[0], w[h][0]);
+        for (int j = 1; j < 8; ++j) s = _mm256_add_epi16(s, _mm256_maddubs_epi16(bc[j], w[h][j]));
+        const __m256 i = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_madd_epi16(s, ones), corr[h]));
+        acc[t][h] = _mm256_fmadd_ps(i, _mm256_mul_ps(dw[h], da), acc[t][h]);
+      }
     }
   }
-  for (int t = 0; t < NT; ++t) store_rows(out + static_cast<size_t>(t) * os, acc[t][0], acc[t][1], nrows);
+  for (int t = 0; t < NT; ++t)
+    for (int h = 0; h < nh && 8 * h < nrows; ++h) store_half(out + static_cast<size_t>(t) * os + 8 * h, acc[t][h], nrows - 8 * h);
 }
 
 // One group x NT tokens of a Q8_0 matrix (stored as w + 128).
@@ -289,7 +329,6 @@ template <template <int> class Tile, int... I>
 constexpr std::array<TileFn, sizeof...(I)> tiles(std::integer_sequence<int, I...>) {
   return {Tile<I + 1>::run...};
 }
-template <int NT> struct Q4_0Tile { static constexpr TileFn run = &tile_q4_0<NT>; };
 template <int NT> struct Q8_0Tile { static constexpr TileFn run = &tile_q8_0<NT>; };
 template <int NT> struct Q4_KTile { static constexpr TileFn run = &tile_q4_k<NT>; };
 template <int NT> struct Q6_KTile { static constexpr TileFn run = &tile_q6_k<NT>; };
@@ -310,10 +349,33 @@ void gemm(int64_t k, const void* w, size_t w_stride, int nr, const void* act, si
   }
 }
 
+template <int... I>
+constexpr std::array<decltype(&tile_q4_0<1>), sizeof...(I)> q4_0_tiles(std::integer_sequence<int, I...>) {
+  return {&tile_q4_0<I + 1>...};
+}
+
+void gemm_q4_0(int64_t k, const void* w, size_t w_stride, int nr, const void* act, size_t act_stride, int nt,
+               float* out, size_t out_stride) {
+  static constexpr auto kTiles = q4_0_tiles(std::make_integer_sequence<int, kMaxTokens>{});
+  constexpr int kRows = kMaxGroups * kPackRows;
+  const size_t gbytes = kPackRows * w_stride;
+  const auto* wp = static_cast<const char*>(w);
+  const auto* ap = static_cast<const char*>(act);
+  for (int t = 0; t < nt; t += kMaxTokens) {
+    const int mt = nt - t < kMaxTokens ? nt - t : kMaxTokens;
+    for (int r = 0; r < nr; r += kRows) {
+      const int rows = nr - r < kRows ? nr - r : kRows;
+      kTiles[static_cast<size_t>(mt - 1)](k / kQK, wp + static_cast<size_t>(r / kPackRows) * gbytes, gbytes,
+                                          (rows + kPackRows - 1) / kPackRows, ap + static_cast<size_t>(t) * act_stride,
+                                          act_stride, out + static_cast<size_t>(t) * out_stride + r, out_stride, rows);
+    }
+  }
+}
+
 }  // namespace
 
 void register_gemm_packed(VecDotTable& t) {
-  t.packed[static_cast<size_t>(DType::Q4_0)] = {quantize_row_q8_0s<Isa::Avx2>, gemm<Q4_0Tile, kQK>, kMaxTokens};
+  t.packed[static_cast<size_t>(DType::Q4_0)] = {quantize_row_q8_0s<Isa::Avx2>, gemm_q4_0, kMaxTokens};
   t.packed[static_cast<size_t>(DType::Q8_0)] = {quantize_row_q8_0s<Isa::Avx2>, gemm<Q8_0Tile, kQK>, kMaxTokens};
   t.packed[static_cast<size_t>(DType::Q4_K)] = {quantize_row_q8_k32<Isa::Avx2>, gemm<Q4_KTile, kQK_K>, kMaxTokens};
   t.packed[static_cast<size_t>(DType::Q6_K)] = {quantize_row_q8_k<Isa::Avx2>, gemm<Q6_KTile, kQK_K>, kMaxTokens};
