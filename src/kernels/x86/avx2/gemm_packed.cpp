@@ -27,7 +27,7 @@
 namespace tandem::avx2 {
 namespace {
 
-constexpr int kMaxTokens = 16;
+constexpr int kMaxTokens = 32;
 // Row groups per Q4_0 tile: each activation broadcast serves 2 * kMaxGroups maddubs.
 constexpr int kMaxGroups = 4;
 // Software prefetch of every cache line this far ahead along a group's stream (as AVX-512).
