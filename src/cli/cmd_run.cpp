@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <random>
 
 #include "cli/commands.h"
 #include "cli/model_options.h"
@@ -37,7 +38,12 @@ void run(const RunOptions& o) {
   const auto ids = tok.encode(prompt, /*add_special=*/true, /*parse_special=*/!o.no_parse_special);
   if (ids.empty()) throw_input("the prompt is empty and the model adds no BOS token: nothing to continue");
   model::Context ctx(*model, context_params(o.model));
-  engine::Sampler sampler(o.sampling, tok.n_vocab());
+  engine::SamplingParams sp = o.sampling;
+  if (Collective* group = model->group()) {  // every rank draws the same tokens
+    if (sp.seed == engine::SamplingParams::kRandomSeed) sp.seed = std::random_device{}();
+    group->broadcast(&sp.seed, sizeof(sp.seed), 0);
+  }
+  engine::Sampler sampler(sp, tok.n_vocab());
   if (o.show_prompt) {
     std::fputs(prompt.c_str(), stdout);
     std::fflush(stdout);

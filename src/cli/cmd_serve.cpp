@@ -68,6 +68,8 @@ void serve(const ServeOptions& o) {
   fmt::print(stderr, "tandem: listening on http://{}:{} (model '{}' loading)\n", http.host, srv.port(), http.model_name);
 
   auto model = load_model(o.model);
+  if (model->group() != nullptr)
+    throw_input("serve does not run tensor-parallel yet (--tp works with run, bench and perplexity)");
   engine::EngineOptions eo;
   eo.parallel = o.parallel;
   eo.n_ctx = o.model.n_ctx;

@@ -1,11 +1,17 @@
 #include "cli/model_options.h"
 
+#include <xxhash.h>
+
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 
 #include "core/error.h"
 #include "core/log.h"
 #include "core/thread_pool.h"
+#include "gguf/file.h"
+#include "parallel/group.h"
+#include "parallel/mpi_comm.h"
 
 namespace tandem::cli {
 
@@ -26,6 +32,11 @@ void add_model_options(CLI::App* cmd, ModelOptions& o, int64_t default_ctx) {
   cmd->add_option("--kv-type", o.kv_type, "KV cache element type")
       ->capture_default_str()
       ->check(CLI::IsMember({"f16", "f32", "q8_0"}));
+  cmd->add_option("--tp", o.tp,
+                  "tensor parallel: split every layer over this many processes, started by an MPI "
+                  "launcher (mpirun -n N tandem ... --tp N)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));
   cmd->add_flag("--no-repack", o.no_repack,
                 "read every weight matrix from the mapped file instead of repacking the ones the "
                 "CPU has a faster kernel for (uses less memory at load, runs slower)");
@@ -58,12 +69,42 @@ void add_generate_options(CLI::App* cmd, engine::GenerateOptions& g) {
   cmd->add_flag("--ignore-eos", g.ignore_eos, "keep generating past end-of-generation tokens");
 }
 
+namespace {
+
+// The MPI group of this process, joined once and kept until exit (MPI is per process).
+Collective* join_group(const ModelOptions& o) {
+  static std::unique_ptr<parallel::MpiComm> world;
+  if (!parallel::launched_by_mpi()) {
+    if (o.tp == 1) return nullptr;
+    throw_input("--tp {} needs {} processes started by an MPI launcher (mpirun -n {} tandem ...); this process was "
+                "not started by one",
+                o.tp, o.tp, o.tp);
+  }
+  if (!world) world = parallel::MpiComm::world();
+  if (world->size() != o.tp)
+    throw_input("--tp {} needs {} processes started by an MPI launcher (mpirun -n {} tandem ...); this group has {}",
+                o.tp, o.tp, o.tp, world->size());
+  if (o.tp == 1) return nullptr;
+  // Everything that changes what a rank computes must be the same on every rank.
+  const gguf::File f = gguf::File::open(o.model);
+  parallel::check_same(*world, "model file", parallel::model_digest(o.model, f.data_offset()));
+  const std::string flags = fmt::format("{}|{}|{}|{}|{}", o.n_ctx, o.n_batch, o.kv_type, o.no_repack, o.tp);
+  parallel::check_same(*world, "flags (-c, -b, --kv-type, --no-repack, --tp)", XXH3_64bits(flags.data(), flags.size()));
+  if (world->rank() != 0 && std::freopen("/dev/null", "w", stdout) == nullptr)
+    throw_runtime("rank {}: cannot silence stdout", world->rank());
+  return world.get();
+}
+
+}  // namespace
+
 std::unique_ptr<model::Model> load_model(const ModelOptions& o) {
   if (o.threads > 0) ThreadPool::set_default_threads(o.threads);
+  Collective* group = join_group(o);
   model::BindOptions bind;
   bind.repack = !o.no_repack;
-  auto m = model::Model::load(o.model, bind);
-  TANDEM_LOG_INFO("loaded {}", m->describe());
+  auto m = model::Model::load(o.model, bind, group);
+  TANDEM_LOG_INFO("loaded {}{}", m->describe(),
+                  group ? fmt::format(" (tensor-parallel rank {} of {})", group->rank(), group->size()) : "");
   return m;
 }
 

@@ -22,6 +22,7 @@ struct ModelOptions {
   int64_t n_batch = 512;
   std::string kv_type = "f16";
   bool no_repack = false;
+  int tp = 1;  // tensor-parallel ranks (the MPI group's size)
 };
 
 void add_model_options(CLI::App* cmd, ModelOptions& o, int64_t default_ctx = 0);
@@ -30,6 +31,9 @@ void add_sampling_options(CLI::App* cmd, engine::SamplingParams& p);
 void add_generate_options(CLI::App* cmd, engine::GenerateOptions& g);
 
 // Sets the thread count, loads the model (InputError for a bad file) and logs what was loaded.
+// With --tp N (or under an MPI launcher) it first joins the MPI group, checks that the group
+// has N ranks and that every rank has the same model file and flags, and loads this rank's
+// slice; ranks other than 0 then write nothing to stdout.
 std::unique_ptr<model::Model> load_model(const ModelOptions& o);
 model::ContextParams context_params(const ModelOptions& o);
 

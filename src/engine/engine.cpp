@@ -55,7 +55,7 @@ Engine::Engine(const model::Model& model, const EngineOptions& opts)
     : model_(&model),
       opts_(opts),
       n_ctx_(model::resolve_n_ctx(model, opts.n_ctx)),
-      layout_(model.hparams(), opts.kv_type, model::kKvBlockTokens),
+      layout_(model.local_hparams(), opts.kv_type, model::kKvBlockTokens),
       pool_(pool_blocks(opts, n_ctx_, layout_), layout_.block_bytes(), static_cast<int32_t>(layout_.block_tokens())),
       sched_(pool_, std::max<int64_t>(opts.batch_tokens, 1), opts.parallel, opts.prefill_chunk),
       forward_(model, layout_, std::max<int64_t>(opts.batch_tokens, 1), n_ctx_, opts.pool) {

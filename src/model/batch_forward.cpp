@@ -23,7 +23,9 @@ size_t align64(size_t n) { return (n + 63) / 64 * 64; }
 BatchForward::BatchForward(const Model& model, const KvLayout& layout, int64_t max_tokens,
                            int64_t max_positions, ThreadPool* pool)
     : model_(&model),
-      hp_(model.hparams()),
+      hp_(model.local_hparams()),
+      n_vocab_(model.hparams().n_vocab),
+      group_(model.group()),
       layout_(layout),
       pool_(pool ? pool : &ThreadPool::global()),
       max_tokens_(max_tokens),
@@ -68,7 +70,7 @@ std::span<const float> BatchForward::run(std::span<const SeqStep> seqs) {
       pos_[static_cast<size_t>(n)] = static_cast<int32_t>(sq.pos + t);
       seq_[static_cast<size_t>(n)] = static_cast<int32_t>(s);
       const TokenId id = sq.tokens[static_cast<size_t>(t)];
-      TANDEM_CHECK(id >= 0 && id < hp_.n_vocab, "token id {} outside the vocabulary of {}", id, hp_.n_vocab);
+      TANDEM_CHECK(id >= 0 && id < n_vocab_, "token id {} outside the vocabulary of {}", id, n_vocab_);
       tokens_[static_cast<size_t>(n)] = id;
     }
     n_out += sq.logits == Logits::All ? len : sq.logits == Logits::Last ? 1 : 0;
@@ -82,7 +84,7 @@ std::span<const float> BatchForward::run(std::span<const SeqStep> seqs) {
   ThreadPool& pool = *pool_;
   const QuantizeFn kv_quantize = quant_ops().quantize[static_cast<size_t>(layout_.dtype())];
 
-  get_rows(w.tok_embd, tokens_.data(), n, x);  // x: [n][E]
+  embed(n, x);  // x: [n][E]
   for (int64_t l = 0; l < hp_.n_layer; ++l) {
     const LayerWeights& L = w.layers[static_cast<size_t>(l)];
     // Attention block.
@@ -110,14 +112,16 @@ std::span<const float> BatchForward::run(std::span<const SeqStep> seqs) {
     }
     attention(l, seqs, n);
     matmul(L.wo, attn, ow, n, h, E, pool, mm_scratch_);
+    reduce(h, n * E);
     add(x, h, x, n * E);
     // Feed-forward block: down(silu(gate(x)) * up(x)).
     for (int64_t t = 0; t < n; ++t) rms_norm(x + t * E, L.ffn_norm, hp_.rms_eps, h + t * E, E);
     matmul_swiglu(L.gate, L.up, h, E, n, gate, up, F, pool, mm_scratch_);
     matmul(L.down, gate, F, n, h, E, pool, mm_scratch_);
+    reduce(h, n * E);
     add(x, h, x, n * E);
   }
-  logits_.resize(static_cast<size_t>(n_out * hp_.n_vocab));
+  logits_.resize(static_cast<size_t>(n_out * n_vocab_));
   if (n_out == 0) return {};
   // Output: only the rows whose logits are wanted, in order.
   int64_t row = 0, o = 0;
@@ -128,8 +132,56 @@ std::span<const float> BatchForward::run(std::span<const SeqStep> seqs) {
       rms_norm(x + (row + t) * E, w.output_norm, hp_.rms_eps, h + o * E, E);
     row += len;
   }
-  matmul(w.output, h, E, n_out, logits_.data(), hp_.n_vocab, pool, mm_scratch_);
+  if (group_ == nullptr) {
+    matmul(w.output, h, E, n_out, logits_.data(), n_vocab_, pool, mm_scratch_);
+    return logits_;
+  }
+  gather_logits(n_out);
   return logits_;
+}
+
+void BatchForward::reduce(float* data, int64_t n) const {
+  if (group_ != nullptr) group_->all_reduce_sum(data, static_cast<size_t>(n));
+}
+
+// Token embeddings of the step's rows. A table split by vocabulary rows (tensor parallel, tied
+// output) gives each rank the rows it holds and zeros elsewhere; the sum over the group is the
+// whole lookup.
+void BatchForward::embed(int64_t n, float* x) {
+  const ModelWeights& w = model_->weights();
+  if (!w.tok_embd_sharded) {
+    get_rows(w.tok_embd, tokens_.data(), n, x);
+    return;
+  }
+  const Shard& sh = model_->shard();
+  const int64_t E = hp_.n_embd;
+  std::fill(x, x + n * E, 0.0f);
+  for (int64_t r = 0; r < n; ++r) {
+    const TokenId id = tokens_[static_cast<size_t>(r)];
+    if (id < sh.vocab0 || id >= sh.vocab0 + sh.n_vocab) continue;
+    local_ids_.assign(1, static_cast<TokenId>(id - sh.vocab0));
+    get_rows(w.tok_embd, local_ids_.data(), 1, x + r * E);
+  }
+  reduce(x, n * E);
+}
+
+// Logits of the shard's vocabulary rows for the wanted rows (h), gathered from every rank into
+// logits_ [n_out][n_vocab]. Shards differ by at most one row, so each sends max_shard columns.
+void BatchForward::gather_logits(int64_t n_out) {
+  const ModelWeights& w = model_->weights();
+  const int size = group_->size();
+  const int64_t cols = (n_vocab_ + size - 1) / size;  // the largest shard
+  const size_t mine = static_cast<size_t>(n_out * cols);
+  part_.assign(mine * static_cast<size_t>(size + 1), 0.0f);
+  matmul(w.output, h_.as<float>(), hp_.n_embd, n_out, part_.data(), cols, *pool_, mm_scratch_);
+  float* all = part_.data() + mine;  // [size][n_out][cols]
+  group_->all_gather(part_.data(), mine * sizeof(float), all);
+  for (int r = 0; r < size; ++r) {
+    const Shard s = make_shard(model_->hparams(), r, size);
+    for (int64_t o = 0; o < n_out; ++o)
+      std::copy_n(all + (static_cast<int64_t>(r) * n_out + o) * cols, s.n_vocab,
+                  logits_.data() + o * n_vocab_ + s.vocab0);
+  }
 }
 
 // attn[r][head] = softmax(K . q[r][head] / sqrt(hd)) . V over positions [0, pos_r] of row r's

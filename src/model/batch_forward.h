@@ -49,8 +49,15 @@ class BatchForward {
  private:
   void attention(int64_t layer, std::span<const SeqStep> seqs, int64_t n);
 
+  // Sums the partial results of a tensor-parallel group in place (no group: nothing to do).
+  void reduce(float* data, int64_t n) const;
+  void embed(int64_t n, float* x);
+  void gather_logits(int64_t n_out);
+
   const Model* model_;
-  const HParams& hp_;
+  const HParams& hp_;  // this process's part (model.local_hparams())
+  int64_t n_vocab_;    // the whole vocabulary
+  Collective* group_;  // null: the whole model here
   KvLayout layout_;
   ThreadPool* pool_;
   int64_t max_tokens_, max_pos_;
@@ -71,6 +78,8 @@ class BatchForward {
   std::vector<int32_t> seq_;   // [rows] index into seqs of each row
   std::vector<TokenId> tokens_;  // [rows]
   std::vector<float> logits_;  // [wanted rows][n_vocab]
+  std::vector<float> part_;    // tensor parallel: [wanted rows][shard vocab], then [size][rows][max shard vocab]
+  std::vector<TokenId> local_ids_;  // tensor parallel: ids inside the shard's rows of the embedding
 };
 
 }  // namespace tandem::model

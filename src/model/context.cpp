@@ -15,7 +15,7 @@ Context::Context(const Model& model, const ContextParams& p)
     : model_(&model),
       n_ctx_(resolve_n_ctx(model, p.n_ctx)),
       n_batch_(std::clamp<int64_t>(p.n_batch, 1, std::max<int64_t>(n_ctx_, 1))),
-      layout_(model.hparams(), p.kv_type, kKvBlockTokens),
+      layout_(model.local_hparams(), p.kv_type, kKvBlockTokens),
       forward_(model, layout_, n_batch_, n_ctx_, p.pool) {
   const int64_t n_blocks = (n_ctx_ + kKvBlockTokens - 1) / kKvBlockTokens;
   kv_ = AlignedBuffer(layout_.block_bytes() * static_cast<size_t>(n_blocks));

@@ -8,11 +8,16 @@
 
 namespace tandem::model {
 
-std::unique_ptr<Model> Model::load(const std::string& path, const BindOptions& opts) {
+std::unique_ptr<Model> Model::load(const std::string& path, const BindOptions& opts, Collective* group) {
   std::unique_ptr<Model> m(new Model(gguf::File::open(path)));
   const Metadata meta(m->file_);
   m->hp_ = read_hparams(meta);
-  m->weights_ = bind_weights(m->file_, m->hp_, declare_tensors(m->hp_), opts);
+  BindOptions bind = opts;
+  if (group != nullptr && group->size() > 1) bind.shard = make_shard(m->hp_, group->rank(), group->size());
+  m->shard_ = bind.shard;
+  m->group_ = group;
+  m->local_hp_ = bind.shard.whole() ? m->hp_ : model::local_hparams(m->hp_, bind.shard);
+  m->weights_ = bind_weights(m->file_, m->hp_, declare_tensors(m->hp_), bind);
   m->tokenizer_ = Tokenizer::from_gguf(m->file_);
   if (m->tokenizer_.n_vocab() > m->hp_.n_vocab)
     throw_input("{}: the tokenizer has {} tokens but token_embd.weight only {} rows", path,

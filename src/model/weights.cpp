@@ -18,6 +18,14 @@ std::string shape_str(const std::array<int64_t, kMaxDims>& ne, int n) {
   return s + "]";
 }
 
+// A slice of a matrix: rows [begin, begin + count) (Rows) or the columns (elements of each row)
+// [begin, begin + count) (Cols, on block boundaries).
+enum class Axis : uint8_t { Whole, Rows, Cols };
+struct Cut {
+  Axis axis = Axis::Whole;
+  int64_t begin = 0, count = 0;
+};
+
 class Binder {
  public:
   Binder(const gguf::File& f, ModelWeights& w, const BindOptions& o) : f_(f), w_(w), opts_(o) {}
@@ -49,9 +57,9 @@ class Binder {
     return p;
   }
 
-  WeightMatrix matrix(const gguf::TensorInfo& t) {
+  WeightMatrix matrix(const gguf::TensorInfo& t, Cut cut = {}) {
+    const WeightMatrix src = slice(t, WeightMatrix::of(f_.view(t)), cut);
     if (opts_.repack && matmul_packable(t.type)) {
-      const WeightMatrix src = WeightMatrix::of(f_.view(t));
       AlignedBuffer buf = AlignedBuffer::huge_pages(packed_matrix_bytes(src));
       const WeightMatrix packed = pack_matrix(src, buf.data(), ThreadPool::global());
       f_.release(t);
@@ -59,18 +67,17 @@ class Binder {
       return packed;
     }
     if (matmul_supported(t.type)) {
-      w_.mapped_bytes += t.nbytes;
-      return WeightMatrix::of(f_.view(t));
+      w_.mapped_bytes += row_bytes(t.type, src.k) * static_cast<size_t>(src.n_out);
+      return src;
     }
     // No kernel for this type yet: one f16 copy, converted row by row.
     TANDEM_LOG_WARN("{}: tensor {} has type {} without a matmul kernel; using an f16 copy",
                f_.name(), t.name, dtype_name(t.type));
-    const int64_t k = t.ne[0], rows = t.ne[1];
+    const int64_t k = src.k, rows = src.n_out;
     AlignedBuffer buf(row_bytes(DType::F16, k) * static_cast<size_t>(rows));
     std::vector<float> tmp(static_cast<size_t>(k));
-    const TensorView src = f_.view(t);
     for (int64_t r = 0; r < rows; ++r) {
-      dequantize_row(t.type, src.row(r), tmp.data(), k);
+      dequantize_row(t.type, static_cast<const char*>(src.data) + static_cast<size_t>(r) * src.row_stride, tmp.data(), k);
       quantize_row(DType::F16, tmp.data(), buf.data() + row_bytes(DType::F16, k) * static_cast<size_t>(r), k);
     }
     TensorView v = TensorView::contiguous(DType::F16, {k, rows}, buf.data());
@@ -79,6 +86,28 @@ class Binder {
   }
 
  private:
+  WeightMatrix slice(const gguf::TensorInfo& t, WeightMatrix m, Cut cut) const {
+    switch (cut.axis) {
+      case Axis::Whole: return m;
+      case Axis::Rows:
+        TANDEM_CHECK(cut.begin >= 0 && cut.begin + cut.count <= m.n_out, "rows [{}, +{}) of {}", cut.begin, cut.count, m.n_out);
+        m.data = static_cast<const char*>(m.data) + static_cast<size_t>(cut.begin) * m.row_stride;
+        m.n_out = cut.count;
+        return m;
+      case Axis::Cols: {
+        const int64_t bs = block_size(m.type);
+        if (cut.begin % bs != 0 || cut.count % bs != 0)
+          throw_input("{}: tensor {} ({}, blocks of {}): columns [{}, {}) do not fall on block boundaries, so "
+                      "it cannot be split this way (use a smaller --tp)",
+                      f_.name(), t.name, dtype_name(m.type), bs, cut.begin, cut.begin + cut.count);
+        m.data = static_cast<const char*>(m.data) + row_bytes(m.type, cut.begin);
+        m.k = cut.count;
+        return m;
+      }
+    }
+    return m;
+  }
+
   const gguf::File& f_;
   ModelWeights& w_;
   BindOptions opts_;
@@ -101,38 +130,50 @@ ModelWeights bind_weights(const gguf::File& file, const HParams& hp,
     const gguf::TensorInfo* t = info(name);
     return t ? b.vector(*t) : nullptr;
   };
-  auto mat = [&](const std::string& name) {
+  auto mat = [&](const std::string& name, Cut cut = {}) {
     const gguf::TensorInfo* t = info(name);
     TANDEM_CHECK(t != nullptr, "matrix {} was not declared", name);
-    return b.matrix(*t);
+    return b.matrix(*t, cut);
+  };
+  // Tensor parallel: this rank's rows (heads, ff columns, vocabulary) and input columns.
+  const Shard& sh = opts.shard;
+  auto rows = [&](int64_t begin, int64_t count) { return sh.whole() ? Cut{} : Cut{Axis::Rows, begin, count}; };
+  auto cols = [&](int64_t begin, int64_t count) { return sh.whole() ? Cut{} : Cut{Axis::Cols, begin, count}; };
+  const int64_t hk = hp.head_dim_k, hv = hp.head_dim_v;
+  auto vec_slice = [&](const std::string& name, int64_t begin) -> const float* {
+    const float* v = vec(name);
+    return v ? v + begin : nullptr;
   };
 
   const gguf::TensorInfo* embd = info("token_embd.weight");
   TANDEM_CHECK(embd != nullptr, "token_embd.weight not declared");
   w.output_norm = vec("output_norm.weight");
-  w.output = hp.tied_output ? b.matrix(*embd) : mat("output.weight");
-  // A tied table read through its repacked copy (its file pages are gone); otherwise the mapping
-  // (also when the output matrix is an f16 copy: lookups keep the file's exact values).
-  w.tok_embd = hp.tied_output && w.output.packed ? w.output : WeightMatrix::of(file.view(*embd));
+  w.output = hp.tied_output ? b.matrix(*embd, rows(sh.vocab0, sh.n_vocab))
+                            : mat("output.weight", rows(sh.vocab0, sh.n_vocab));
+  // A tied table read through its repacked copy (its file pages are gone), or through its shard's
+  // rows; otherwise the mapping (also when the output matrix is an f16 copy: lookups keep the
+  // file's exact values).
+  w.tok_embd_sharded = hp.tied_output && !sh.whole();
+  w.tok_embd = hp.tied_output && (w.output.packed || w.tok_embd_sharded) ? w.output : WeightMatrix::of(file.view(*embd));
   w.rope_freqs = vec("rope_freqs.weight");
   w.layers.resize(static_cast<size_t>(hp.n_layer));
   for (int64_t l = 0; l < hp.n_layer; ++l) {
     LayerWeights& L = w.layers[static_cast<size_t>(l)];
     auto n = [l](const char* s) { return fmt::format("blk.{}.{}", l, s); };
     L.attn_norm = vec(n("attn_norm.weight"));
-    L.wq = mat(n("attn_q.weight"));
-    L.wk = mat(n("attn_k.weight"));
-    L.wv = mat(n("attn_v.weight"));
-    L.bq = vec(n("attn_q.bias"));
-    L.bk = vec(n("attn_k.bias"));
-    L.bv = vec(n("attn_v.bias"));
+    L.wq = mat(n("attn_q.weight"), rows(sh.head0 * hk, sh.n_head * hk));
+    L.wk = mat(n("attn_k.weight"), rows(sh.kv0 * hk, sh.n_kv * hk));
+    L.wv = mat(n("attn_v.weight"), rows(sh.kv0 * hv, sh.n_kv * hv));
+    L.bq = vec_slice(n("attn_q.bias"), sh.head0 * hk);
+    L.bk = vec_slice(n("attn_k.bias"), sh.kv0 * hk);
+    L.bv = vec_slice(n("attn_v.bias"), sh.kv0 * hv);
     L.q_norm = vec(n("attn_q_norm.weight"));
     L.k_norm = vec(n("attn_k_norm.weight"));
-    L.wo = mat(n("attn_output.weight"));
+    L.wo = mat(n("attn_output.weight"), cols(sh.head0 * hv, sh.n_head * hv));
     L.ffn_norm = vec(n("ffn_norm.weight"));
-    L.gate = mat(n("ffn_gate.weight"));
-    L.up = mat(n("ffn_up.weight"));
-    L.down = mat(n("ffn_down.weight"));
+    L.gate = mat(n("ffn_gate.weight"), rows(sh.ff0, sh.n_ff));
+    L.up = mat(n("ffn_up.weight"), rows(sh.ff0, sh.n_ff));
+    L.down = mat(n("ffn_down.weight"), cols(sh.ff0, sh.n_ff));
   }
   return w;
 }

@@ -13,6 +13,7 @@
 #include "gguf/file.h"
 #include "kernels/matmul.h"
 #include "model/arch.h"
+#include "model/shard.h"
 
 namespace tandem::model {
 
@@ -32,8 +33,11 @@ struct LayerWeights {
 
 struct ModelWeights {
   WeightMatrix tok_embd;                // [n_vocab][n_embd], any dequantizable type (= output when tied)
+  // The embedding table holds only the shard's vocabulary rows (a tied output under tensor
+  // parallelism): a lookup yields zeros for other ids and is summed over the group.
+  bool tok_embd_sharded = false;
   const float* output_norm = nullptr;   // [n_embd]
-  WeightMatrix output;                  // [n_vocab][n_embd] (the embedding table when tied)
+  WeightMatrix output;                  // [n_vocab][n_embd] (the embedding table when tied); a shard: its rows
   const float* rope_freqs = nullptr;    // [n_rot / 2] or null
   std::vector<LayerWeights> layers;
   std::vector<AlignedBuffer> owned;     // f32 vectors and matrices converted at load
@@ -44,6 +48,8 @@ struct BindOptions {
   // Repack matrices whose type has a packed kernel at the active ISA level (kernels/packed.h)
   // into owned memory and drop their file pages; off: every matrix reads the mapping.
   bool repack = true;
+  // Tensor parallel: bind only this rank's slice of every matrix (model/shard.h); whole by default.
+  Shard shard;
 };
 
 // Binds every declared tensor; InputError naming file and tensor for a missing tensor, a wrong

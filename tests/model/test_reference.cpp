@@ -82,8 +82,9 @@ TEST_F(Reference, EveryVariantMatchesPyTorch) {
     EXPECT_EQ(wq.packed, matmul_packable(wq.type)) << isa_name(active_isa());
     // A tied embedding table is looked up through the repacked output matrix.
     const auto& w = model->weights();
-    if (file.find("tied") != std::string::npos)
+    if (file.find("tied") != std::string::npos) {
       EXPECT_EQ(w.tok_embd.packed, matmul_packable(w.output.type)) << isa_name(active_isa());
+    }
     const int64_t V = model->hparams().n_vocab;
     const std::vector<TokenId> prompt = m["prompt"].get<std::vector<TokenId>>();
     const auto& ref_logits = m["logits"];

@@ -1,0 +1,54 @@
+// --tp from the outside: `mpirun -n 2 tandem run --tp 2` prints what one process prints (greedy),
+// mismatched ranks and a missing launcher are one clear error with exit code 2.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "cli/run_tandem.h"
+
+namespace tandem::test {
+namespace {
+
+const std::string kModel = TANDEM_SOURCE_DIR "/models/tandem-demo.gguf";
+const std::string kMpirun = std::string(TANDEM_MPIRUN) +
+                            " --oversubscribe --allow-run-as-root --mca btl self,tcp --mca btl_tcp_if_include lo"
+                            " --mca oob_tcp_if_include lo";
+
+// Runs `cmd` through the shell, capturing stdout and stderr.
+RunResult run_shell(const std::string& cmd) {
+  static int counter = 0;
+  const std::string base = "/tmp/tandem-tp-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
+  const int status = std::system((cmd + " >" + base + ".out 2>" + base + ".err").c_str());
+  RunResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = slurp(base + ".out");
+  r.err = slurp(base + ".err");
+  std::remove((base + ".out").c_str());
+  std::remove((base + ".err").c_str());
+  return r;
+}
+
+TEST(TensorParallelCli, TwoRanksPrintWhatOneProcessPrints) {
+  const std::string args = " run -m " + kModel + " -p 'Once upon a time' -n 24 --temp 0 -t 1";
+  const RunResult one = run_tandem(args);
+  ASSERT_EQ(one.exit_code, 0) << one.err;
+  const RunResult two = run_shell(kMpirun + " -n 2 " + TANDEM_BINARY + args + " --tp 2");
+  ASSERT_EQ(two.exit_code, 0) << two.err;
+  EXPECT_EQ(two.out, one.out) << "only rank 0 prints, and the same text";
+}
+
+TEST(TensorParallelCli, RanksWithDifferentFlagsAreRefused) {
+  const std::string cmd = std::string(TANDEM_BINARY) + " bench -m " + kModel + " -p 8 -n 0 -r 1 --tp 2";
+  const RunResult r = run_shell(kMpirun + " -n 1 " + cmd + " -c 64 : -n 1 " + cmd + " -c 128");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("disagree on the flags"), std::string::npos) << r.err;
+}
+
+TEST(TensorParallelCli, TpWithoutALauncherIsOneLine) {
+  const RunResult r = run_tandem("bench -m " + kModel + " -p 8 -n 0 -r 1 --tp 2");
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("--tp 2 needs 2 processes"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace tandem::test
