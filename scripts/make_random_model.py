@@ -3,7 +3,7 @@ random weights, for speed measurements (speed does not depend on the values). Th
 SentencePiece-style vocabulary of the real size (byte tokens plus filler pieces), enough for
 tandem and llama.cpp to load the file; its text output is meaningless.
 
-Usage: make_random_model.py SHAPE OUT.gguf     SHAPE: llama-3.2-1b | qwen3-1.7b
+Usage: make_random_model.py SHAPE OUT.gguf     SHAPE: llama-3.2-1b | qwen3-1.7b | tinyllama-1.1b
 Tensors are generated and written one at a time, so memory stays at one tensor."""
 import struct
 import sys
@@ -15,6 +15,11 @@ SHAPES = {
     "llama-3.2-1b": dict(arch="llama", n_embd=2048, n_layer=16, n_head=32, n_kv=8, head_dim=64, n_ff=8192,
                          n_vocab=128256, n_ctx=131072, rope_base=500000.0, eps=1e-5, tied=True, qk_norm=False,
                          rope_freqs=True),
+    # TinyLlama-1.1B: config.json of TinyLlama/TinyLlama-1.1B-Chat-v1.0 (a 1.1 B Llama shape with its
+    # own output matrix): the file the group-computing benchmark splits over two hosts.
+    "tinyllama-1.1b": dict(arch="llama", n_embd=2048, n_layer=22, n_head=32, n_kv=4, head_dim=64, n_ff=5632,
+                           n_vocab=32000, n_ctx=2048, rope_base=10000.0, eps=1e-5, tied=False, qk_norm=False,
+                           rope_freqs=False),
     # Qwen3-1.7B: config.json of Qwen/Qwen3-1.7B (tied embeddings, per-head q/k RMSNorm).
     "qwen3-1.7b": dict(arch="qwen3", n_embd=2048, n_layer=28, n_head=16, n_kv=8, head_dim=128, n_ff=6144,
                        n_vocab=151936, n_ctx=40960, rope_base=1000000.0, eps=1e-6, tied=True, qk_norm=True,

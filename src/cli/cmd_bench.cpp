@@ -84,20 +84,42 @@ void bench(const BenchOptions& o) {
     return static_cast<double>(o.n_gen) / seconds_since(t0);
   };
 
+  // Tensor parallel: this rank's traffic and time inside collectives during the timed runs.
+  Collective* group = model->group();
+  auto comm_now = [&] { return group ? group->stats() : CollectiveStats{}; };
+  CollectiveStats pp_comm, tg_comm;
+  auto comm_since = [&](const CollectiveStats& a) {
+    const CollectiveStats b = comm_now();
+    return CollectiveStats{b.bytes_sent - a.bytes_sent, b.seconds - a.seconds, b.calls - a.calls};
+  };
+  double pp_s = 0, tg_s = 0;
   Series pp, tg;
   if (o.n_prompt > 0) {
     run_pp();  // warm-up: page in the weights, size the scratch buffers
+    const CollectiveStats c0 = comm_now();
     for (int r = 0; r < o.reps; ++r) pp.rates.push_back(run_pp());
+    pp_comm = comm_since(c0);
+    for (double rate : pp.rates) pp_s += static_cast<double>(o.n_prompt) / rate;
   }
   if (o.n_gen > 0) {
     run_tg();
+    const CollectiveStats c0 = comm_now();
     for (int r = 0; r < o.reps; ++r) tg.rates.push_back(run_tg());
+    tg_comm = comm_since(c0);
+    for (double rate : tg.rates) tg_s += static_cast<double>(o.n_gen) / rate;
   }
+  const double pp_tokens = static_cast<double>(o.n_prompt * o.reps), tg_tokens = static_cast<double>(o.n_gen * o.reps);
 
   const size_t weight_bytes = model->weight_bytes();
   const size_t file_bytes = model->file().file_size();
   const size_t kv_bytes = ctx.kv_bytes();
-  const size_t rss = peak_rss_bytes();
+  size_t rss = peak_rss_bytes();
+  if (group) {  // the largest of the ranks' peaks
+    std::vector<uint64_t> all(static_cast<size_t>(group->size()));
+    const uint64_t mine = rss;
+    group->all_gather(&mine, sizeof(mine), all.data());
+    rss = static_cast<size_t>(*std::max_element(all.begin(), all.end()));
+  }
   const int threads = ThreadPool::global().size();
   const double tg_gbs = o.n_gen > 0 ? tg.median() * static_cast<double>(weight_bytes) / 1e9 : 0.0;
 
@@ -122,6 +144,16 @@ void bench(const BenchOptions& o) {
       j["tg_samples"] = tg.rates;
       j["tg_weights_gb_per_s"] = tg_gbs;
     }
+    if (group) {
+      j["tp"] = group->size();
+      j["pp_comm_bytes_per_token"] = pp_tokens > 0 ? pp_comm.bytes_sent / pp_tokens : 0.0;
+      j["pp_comm_bytes_per_token_formula"] = model::tp_bytes_per_token(model->hparams(), group->size(), o.n_prompt, 1);
+      j["pp_comm_time_fraction"] = pp_s > 0 ? pp_comm.seconds / pp_s : 0.0;
+      j["tg_comm_bytes_per_token"] = tg_tokens > 0 ? tg_comm.bytes_sent / tg_tokens : 0.0;
+      j["tg_comm_bytes_per_token_formula"] = model::tp_bytes_per_token(model->hparams(), group->size(), 1, 1);
+      j["tg_comm_time_fraction"] = tg_s > 0 ? tg_comm.seconds / tg_s : 0.0;
+      j["tg_comm_calls_per_token"] = tg_tokens > 0 ? static_cast<double>(tg_comm.calls) / tg_tokens : 0.0;
+    }
     fmt::print("{}\n", j.dump());
     return;
   }
@@ -135,8 +167,20 @@ void bench(const BenchOptions& o) {
   if (o.n_gen > 0)
     fmt::print("{:<8} {:>14.2f} {:>24}   weights {:.1f} GB/s\n", fmt::format("tg{}", o.n_gen), tg.median(),
                fmt::format("{:.2f} .. {:.2f}", tg.min(), tg.max()), tg_gbs);
-  fmt::print("peak RSS {:.1f} MiB (file {:.1f} MiB, KV cache {:.1f} MiB)\n", static_cast<double>(rss) / (1 << 20),
-             static_cast<double>(file_bytes) / (1 << 20), static_cast<double>(kv_bytes) / (1 << 20));
+  fmt::print("peak RSS {:.1f} MiB (file {:.1f} MiB, KV cache {:.1f} MiB){}\n", static_cast<double>(rss) / (1 << 20),
+             static_cast<double>(file_bytes) / (1 << 20), static_cast<double>(kv_bytes) / (1 << 20),
+             group ? fmt::format(", the largest of {} ranks", group->size()) : "");
+  if (group == nullptr) return;
+  auto comm_line = [&](const char* test, const CollectiveStats& c, double tokens, double secs, int64_t rows) {
+    if (tokens <= 0) return;
+    fmt::print("{:<8} communication: {:.1f} KiB/token sent (formula {:.1f}), {:.1f} collectives/token, "
+               "{:.0f}% of the time inside them\n",
+               test, c.bytes_sent / tokens / 1024,
+               model::tp_bytes_per_token(model->hparams(), group->size(), rows, 1) / 1024,
+               static_cast<double>(c.calls) / tokens, secs > 0 ? 100 * c.seconds / secs : 0.0);
+  };
+  comm_line("pp", pp_comm, pp_tokens, pp_s, o.n_prompt);
+  comm_line("tg", tg_comm, tg_tokens, tg_s, 1);
 }
 
 }  // namespace

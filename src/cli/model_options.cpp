@@ -37,6 +37,11 @@ void add_model_options(CLI::App* cmd, ModelOptions& o, int64_t default_ctx) {
                   "launcher (mpirun -n N tandem ... --tp N)")
       ->capture_default_str()
       ->check(CLI::Range(1, 1024));
+  cmd->add_option("--tp-timeout", o.tp_timeout,
+                  "seconds a rank waits for the others in one exchange before the whole group is aborted "
+                  "(a dead, hung or unreachable rank)")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 86400.0));
   cmd->add_flag("--no-repack", o.no_repack,
                 "read every weight matrix from the mapped file instead of repacking the ones the "
                 "CPU has a faster kernel for (uses less memory at load, runs slower)");
@@ -80,7 +85,7 @@ Collective* join_group(const ModelOptions& o) {
                 "not started by one",
                 o.tp, o.tp, o.tp);
   }
-  if (!world) world = parallel::MpiComm::world();
+  if (!world) world = parallel::MpiComm::world(o.tp_timeout);
   if (world->size() != o.tp)
     throw_input("--tp {} needs {} processes started by an MPI launcher (mpirun -n {} tandem ...); this group has {}",
                 o.tp, o.tp, o.tp, world->size());

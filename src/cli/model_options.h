@@ -22,7 +22,8 @@ struct ModelOptions {
   int64_t n_batch = 512;
   std::string kv_type = "f16";
   bool no_repack = false;
-  int tp = 1;  // tensor-parallel ranks (the MPI group's size)
+  int tp = 1;                // tensor-parallel ranks (the MPI group's size)
+  double tp_timeout = 60;    // seconds a collective may wait for the other ranks
 };
 
 void add_model_options(CLI::App* cmd, ModelOptions& o, int64_t default_ctx = 0);

@@ -9,6 +9,13 @@
 
 namespace tandem {
 
+// Traffic and waiting of one rank so far (benchmarks: communication against computation).
+struct CollectiveStats {
+  double bytes_sent = 0;  // this rank's share of the algorithm's traffic
+  double seconds = 0;     // wall time inside collective calls (transfer plus waiting for others)
+  long long calls = 0;
+};
+
 class Collective {
  public:
   virtual ~Collective() = default;
@@ -22,6 +29,7 @@ class Collective {
   // root's `bytes` at data to every rank.
   virtual void broadcast(void* data, size_t bytes, int root) = 0;
   virtual void barrier() = 0;
+  virtual CollectiveStats stats() const = 0;
 };
 
 }  // namespace tandem

@@ -35,3 +35,16 @@ HParams local_hparams(const HParams& hp, const Shard& s) {
 }
 
 }  // namespace tandem::model
+
+namespace tandem::model {
+
+double tp_bytes_per_token(const HParams& hp, int size, int64_t rows, int64_t logit_rows) {
+  if (size <= 1 || rows <= 0) return 0;
+  const double ring = 2.0 * (size - 1) / size * 4.0 * static_cast<double>(hp.n_embd);  // per row
+  const double reduces = 2.0 * static_cast<double>(hp.n_layer) + (hp.tied_output ? 1 : 0);
+  const double shard_vocab = static_cast<double>((hp.n_vocab + size - 1) / size);
+  const double gather = static_cast<double>(size - 1) * 4.0 * shard_vocab * static_cast<double>(logit_rows);
+  return reduces * ring + gather / static_cast<double>(rows);
+}
+
+}  // namespace tandem::model

@@ -28,6 +28,13 @@ struct Shard {
 // heads or feed-forward width not divisible by size).
 Shard make_shard(const HParams& hp, int rank, int size);
 
+// Bytes each rank sends per token under tensor parallelism over `size` ranks, by the usual
+// algorithms (ring all-reduce: 2 (size - 1) / size of the data; all-gather: (size - 1) times the
+// rank's part), for a step of `rows` tokens of which `logit_rows` want logits: two all-reduces
+// of the hidden state per layer, one more for a vocabulary-split embedding table (tied output),
+// and the gathered logits.
+double tp_bytes_per_token(const HParams& hp, int size, int64_t rows, int64_t logit_rows);
+
 // The hyper-parameters one rank computes with: its own heads and feed-forward width (the
 // vocabulary stays whole: logits are gathered).
 HParams local_hparams(const HParams& hp, const Shard& s);

@@ -2,7 +2,11 @@
 
 #include <mpi.h>
 
+#include <unistd.h>
+
+#include <chrono>
 #include <climits>
+#include <cstdio>
 #include <cstdlib>
 
 #include "core/error.h"
@@ -18,6 +22,10 @@ void check(int rc, const char* what) {
   throw_runtime("MPI {} failed: {}", what, std::string(msg, static_cast<size_t>(len)));
 }
 
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
 int count_of(size_t n) {
   TANDEM_CHECK(n <= static_cast<size_t>(INT_MAX), "MPI message of {} elements", n);
   return static_cast<int>(n);
@@ -25,13 +33,33 @@ int count_of(size_t n) {
 
 }  // namespace
 
+// One collective call: adds its wall time and traffic to the stats and shows the watchdog what
+// is in progress.
+class Timed {
+ public:
+  Timed(MpiComm& c, const char* what, double bytes) : c_(c), t0_(MPI_Wtime()) {
+    c_.stats_.bytes_sent += bytes;
+    c_.busy_since_.store(now_ns(), std::memory_order_relaxed);
+    c_.busy_.store(what, std::memory_order_release);
+  }
+  ~Timed() {
+    c_.busy_.store(nullptr, std::memory_order_release);
+    c_.stats_.seconds += MPI_Wtime() - t0_;
+    ++c_.stats_.calls;
+  }
+
+ private:
+  MpiComm& c_;
+  double t0_;
+};
+
 bool launched_by_mpi() {
   for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS"})
     if (std::getenv(v) != nullptr) return true;
   return false;
 }
 
-std::unique_ptr<MpiComm> MpiComm::world() {
+std::unique_ptr<MpiComm> MpiComm::world(double timeout_s) {
   int provided = 0;
   check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided), "init");
   // Errors come back as return codes (turned into exceptions here), not as an abort.
@@ -39,30 +67,63 @@ std::unique_ptr<MpiComm> MpiComm::world() {
   int rank = 0, size = 1;
   check(MPI_Comm_rank(MPI_COMM_WORLD, &rank), "comm_rank");
   check(MPI_Comm_size(MPI_COMM_WORLD, &size), "comm_size");
-  return std::unique_ptr<MpiComm>(new MpiComm(rank, size));
+  std::unique_ptr<MpiComm> c(new MpiComm(rank, size));
+  if (timeout_s > 0 && size > 1) c->watch(timeout_s);
+  return c;
+}
+
+void MpiComm::watch(double timeout_s) {
+  const auto limit = static_cast<int64_t>(timeout_s * 1e9);
+  watchdog_ = std::thread([this, limit, timeout_s] {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!stop_cv_.wait_for(lock, std::chrono::milliseconds(200), [this] { return stopping_; })) {
+      const char* what = busy_.load(std::memory_order_acquire);
+      if (what == nullptr || now_ns() - busy_since_.load(std::memory_order_relaxed) < limit) continue;
+      char host[256] = "?";
+      ::gethostname(host, sizeof(host) - 1);
+      std::fprintf(stderr,
+                   "tandem: error: rank %d of %d (host %s): %s did not complete within %.0f s: another rank is dead, "
+                   "hung or unreachable; aborting the group\n",
+                   rank_, size_, host, what, timeout_s);
+      std::fflush(stderr);
+      MPI_Abort(MPI_COMM_WORLD, 1);
+      std::_Exit(1);  // if the abort could not reach the launcher
+    }
+  });
 }
 
 MpiComm::~MpiComm() {
+  if (watchdog_.joinable()) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    stop_cv_.notify_all();
+    watchdog_.join();
+  }
   int finalized = 0;
   MPI_Finalized(&finalized);
   if (!finalized) MPI_Finalize();
 }
 
 void MpiComm::all_reduce_sum(float* data, size_t n) {
+  const Timed t(*this, "all-reduce", 2.0 * (size_ - 1) / size_ * static_cast<double>(n * sizeof(float)));
   check(MPI_Allreduce(MPI_IN_PLACE, data, count_of(n), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD), "allreduce");
-  bytes_sent_ += 2.0 * (size_ - 1) / size_ * static_cast<double>(n * sizeof(float));
 }
 
 void MpiComm::all_gather(const void* mine, size_t bytes, void* all) {
+  const Timed t(*this, "all-gather", static_cast<double>(bytes) * (size_ - 1));
   check(MPI_Allgather(mine, count_of(bytes), MPI_BYTE, all, count_of(bytes), MPI_BYTE, MPI_COMM_WORLD), "allgather");
-  bytes_sent_ += static_cast<double>(bytes) * (size_ - 1);
 }
 
 void MpiComm::broadcast(void* data, size_t bytes, int root) {
+  const Timed t(*this, "broadcast", rank_ == root ? static_cast<double>(bytes) : 0.0);
   check(MPI_Bcast(data, count_of(bytes), MPI_BYTE, root, MPI_COMM_WORLD), "bcast");
-  if (rank_ == root) bytes_sent_ += static_cast<double>(bytes);
 }
 
-void MpiComm::barrier() { check(MPI_Barrier(MPI_COMM_WORLD), "barrier"); }
+void MpiComm::barrier() {
+  const Timed t(*this, "barrier", 0.0);
+  check(MPI_Barrier(MPI_COMM_WORLD), "barrier");
+}
 
 }  // namespace tandem::parallel

@@ -1,9 +1,18 @@
 // The group of processes an MPI launcher started (mpirun, srun, ...), as a Collective. One per
 // process: world() initializes MPI (thread level FUNNELED: only the thread that calls the
 // collectives talks to MPI) and the destructor finalizes it.
+//
+// No rank waits forever: a dead rank makes the launcher end the job (MPI's own behaviour), and
+// a watchdog thread ends a collective that does not complete within the timeout (a hung rank,
+// a cut link): it prints one line naming this rank, its host and the operation, and aborts the
+// whole group (MPI_Abort), so a supervisor sees the job fail and can restart it.
 #pragma once
 
+#include <atomic>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
+#include <thread>
 
 #include "core/collective.h"
 
@@ -14,8 +23,9 @@ bool launched_by_mpi();
 
 class MpiComm final : public Collective {
  public:
-  // Initializes MPI and returns MPI_COMM_WORLD. RuntimeError when MPI cannot start.
-  static std::unique_ptr<MpiComm> world();
+  // Initializes MPI and returns MPI_COMM_WORLD; timeout_s > 0 starts the watchdog.
+  // RuntimeError when MPI cannot start.
+  static std::unique_ptr<MpiComm> world(double timeout_s = 0);
   ~MpiComm() override;
   MpiComm(const MpiComm&) = delete;
   MpiComm& operator=(const MpiComm&) = delete;
@@ -26,14 +36,23 @@ class MpiComm final : public Collective {
   void all_gather(const void* mine, size_t bytes, void* all) override;
   void broadcast(void* data, size_t bytes, int root) override;
   void barrier() override;
-  // Bytes this rank sent through collectives so far (an all-reduce of n floats counts the ring
-  // algorithm's 2 (size - 1) / size * 4n), for the benchmarks.
-  double bytes_sent() const { return bytes_sent_; }
+  // bytes_sent counts what the usual algorithms send per rank: an all-reduce of n floats
+  // 2 (size - 1) / size * 4n (ring), an all-gather (size - 1) * bytes.
+  CollectiveStats stats() const override { return stats_; }
 
  private:
+  friend class Timed;
   MpiComm(int rank, int size) : rank_(rank), size_(size) {}
+  void watch(double timeout_s);
   int rank_, size_;
-  double bytes_sent_ = 0;
+  CollectiveStats stats_;
+  // The watchdog: the collective in progress (null: none) and since when (steady clock, ns).
+  std::atomic<const char*> busy_{nullptr};
+  std::atomic<int64_t> busy_since_{0};
+  std::mutex mu_;
+  std::condition_variable stop_cv_;
+  bool stopping_ = false;
+  std::thread watchdog_;
 };
 
 }  // namespace tandem::parallel

@@ -2,6 +2,7 @@
 // mismatched ranks and a missing launcher are one clear error with exit code 2.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <string>
 
 #include "cli/run_tandem.h"
@@ -48,6 +49,41 @@ TEST(TensorParallelCli, TpWithoutALauncherIsOneLine) {
   const RunResult r = run_tandem("bench -m " + kModel + " -p 8 -n 0 -r 1 --tp 2");
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_NE(r.err.find("--tp 2 needs 2 processes"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace tandem::test
+
+namespace tandem::test {
+namespace {
+
+// A job of two ranks where rank 1 receives `signal` 2 s in (kill -KILL: dead; kill -STOP: hung).
+RunResult job_with_failing_rank(const char* signal) {
+  const std::string bench = std::string(TANDEM_BINARY) + " bench -m " + kModel + " -p 256 -n 256 -r 1000 -t 1 --tp 2 --tp-timeout 3";
+  const std::string rank_cmd = "if [ \"$OMPI_COMM_WORLD_RANK\" = 1 ]; then (sleep 2; kill -" + std::string(signal) +
+                               " $$) & fi; exec " + bench;
+  // timeout: a failure of this test must not hang the suite.
+  return run_shell("timeout -s KILL 90 " + kMpirun + " -n 2 sh -c '" + rank_cmd + "'");
+}
+
+TEST(TensorParallelCli, ADeadRankEndsTheJob) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const RunResult r = job_with_failing_rank("KILL");
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_NE(r.exit_code, 0);  // mpirun passes on the rank's 128 + 9
+  EXPECT_GE(s, 2) << "the job ended before the rank was killed: " << r.err;
+  EXPECT_LT(s, 60) << "the test's timeout had to end the job: " << r.err;
+}
+
+TEST(TensorParallelCli, AHungRankIsDetectedAndTheGroupAborted) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const RunResult r = job_with_failing_rank("STOP");
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.exit_code, 128 + 9) << "the job had to be killed by the test's timeout: " << r.err;
+  EXPECT_NE(r.err.find("rank 0 of 2"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("did not complete within 3 s"), std::string::npos) << r.err;
+  EXPECT_LT(s, 60) << r.err;
 }
 
 }  // namespace

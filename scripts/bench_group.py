@@ -1,0 +1,104 @@
+#!/usr/bin/python3
+"""Group-computing benchmark (part of `make bench`): one model split over MPI ranks.
+
+  scripts/bench_group.py BUILD_DIR MODEL.gguf [REPS]
+
+Runs `tandem bench --json` (pp512, tg128) on
+  - one process with 1 thread and with 2 threads (the baselines),
+  - --tp 2 on this host (mpirun over loopback, 1 thread per rank),
+  - --tp 2 across two "hosts": network namespaces joined by a veth pair (scripts/netns-group,
+    1 thread per rank; skipped without root),
+  - --tp 4 on this host (4 ranks on 2 cores: memory per rank, speed only indicative),
+alternating the configurations REPS times (default 3) and printing medians, each rank's peak RSS
+against the file size, and the bytes communicated per token (counted from the collectives the
+forward pass makes) next to the formula's prediction, with the share of time spent inside
+collectives. JSON: BUILD_DIR/bench/group.json.
+"""
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MPI_LOCAL = ["mpirun", "--allow-run-as-root", "--oversubscribe", "--bind-to", "none", "--mca", "btl", "self,tcp",
+             "--mca", "btl_tcp_if_include", "lo", "--mca", "oob_tcp_if_include", "lo"]
+
+
+def configs(tandem):
+    bench = [tandem, "bench", "--json", "-p", "512", "-n", "128", "-r", "1"]
+    return [
+        ("1 process, 1 thread", None, bench + ["-t", "1"]),
+        ("1 process, 2 threads", None, bench + ["-t", "2"]),
+        ("--tp 2, this host", MPI_LOCAL + ["-n", "2"], bench + ["-t", "1", "--tp", "2"]),
+        ("--tp 2, two hosts (netns)", [os.path.join(ROOT, "scripts", "netns-group"), "--"], bench + ["-t", "1", "--tp", "2"]),
+        ("--tp 4, this host", MPI_LOCAL + ["-n", "4"], bench + ["-t", "1", "--tp", "4"]),
+    ]
+
+
+def run(prefix, cmd, model):
+    full = (prefix or []) + cmd + ["-m", model]
+    p = subprocess.run(full, capture_output=True, text=True)
+    if p.returncode == 77:
+        return "skipped: " + p.stderr.strip().splitlines()[-1]
+    if p.returncode != 0:
+        return "failed: " + (p.stderr.strip().splitlines() or ["exit %d" % p.returncode])[-1]
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def main():
+    build, model = sys.argv[1], sys.argv[2]
+    reps = int(sys.argv[3]) if len(sys.argv) > 3 else 3
+    tandem = os.path.join(build, "tandem")
+    results = {name: [] for name, _, _ in configs(tandem)}
+    notes = {}
+    for r in range(reps):
+        for name, prefix, cmd in configs(tandem):
+            if name in notes:
+                continue
+            out = run(prefix, cmd, model)
+            if isinstance(out, str):
+                notes[name] = out
+                continue
+            results[name].append(out)
+        print(f"bench_group: round {r + 1} of {reps} done", file=sys.stderr)
+
+    file_mib = None
+    print(f"\n{os.path.basename(model)}: medians of {reps} alternating rounds")
+    print(f"{'configuration':<28} {'pp512 tok/s':>12} {'tg128 tok/s':>12} {'peak RSS/rank':>14} {'of file':>8}")
+    summary = {}
+    for name, _, _ in configs(tandem):
+        runs = results[name]
+        if not runs:
+            print(f"{name:<28} {notes.get(name, 'no result')}")
+            continue
+        pp = statistics.median(x["pp_tokens_per_s"] for x in runs)
+        tg = statistics.median(x["tg_tokens_per_s"] for x in runs)
+        rss = max(x["peak_rss_bytes"] for x in runs)
+        file_mib = runs[0]["file_bytes"] / 2**20
+        print(f"{name:<28} {pp:>12.1f} {tg:>12.2f} {rss / 2**20:>10.1f} MiB {100 * rss / runs[0]['file_bytes']:>7.1f}%")
+        summary[name] = {"pp512": pp, "tg128": tg, "peak_rss_bytes": rss, "file_bytes": runs[0]["file_bytes"]}
+        if "tp" in runs[0]:
+            for test in ("pp", "tg"):
+                meas = statistics.median(x[f"{test}_comm_bytes_per_token"] for x in runs)
+                formula = runs[0][f"{test}_comm_bytes_per_token_formula"]
+                frac = statistics.median(x[f"{test}_comm_time_fraction"] for x in runs)
+                print(f"{'':<28} {test}: {meas / 1024:.1f} KiB/token sent per rank (formula {formula / 1024:.1f}), "
+                      f"{100 * frac:.0f}% of the time inside collectives")
+                summary[name][f"{test}_comm_bytes_per_token"] = meas
+                summary[name][f"{test}_comm_time_fraction"] = frac
+    one = summary.get("1 process, 2 threads")
+    two = summary.get("--tp 2, two hosts (netns)")
+    if one and two:
+        print(f"\n--tp 2 across two hosts, 1 thread each: tg128 {two['tg128']:.2f} tok/s = "
+              f"{100 * two['tg128'] / one['tg128']:.0f}% of one process with 2 threads; pp512 "
+              f"{100 * two['pp512'] / one['pp512']:.0f}%; peak RSS per rank {100 * two['peak_rss_bytes'] / two['file_bytes']:.1f}% "
+              f"of the {file_mib:.0f} MiB file")
+    out = os.path.join(build, "bench", "group.json")
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    with open(out, "w") as f:
+        json.dump({"model": model, "reps": reps, "results": summary, "notes": notes}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
