@@ -26,7 +26,9 @@ void add_model_options(CLI::App* cmd, ModelOptions& o, int64_t default_ctx) {
   cmd->add_option("-t,--threads", o.threads, "threads (0 = all cores)")
       ->capture_default_str()
       ->check(CLI::Range(0, 1024));
-  cmd->add_option("-b,--batch-size", o.n_batch, "tokens per forward pass in prefill")
+  cmd->add_option("-b,--batch-size", o.n_batch,
+                  "tokens per forward pass in prefill (prefill is compute-bound on CPUs: larger passes are "
+                  "not faster, they only take more activation memory)")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 16));
   cmd->add_option("--kv-type", o.kv_type, "KV cache element type")

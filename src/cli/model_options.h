@@ -19,7 +19,7 @@ struct ModelOptions {
   std::string model;
   int64_t n_ctx = 0;
   int threads = 0;
-  int64_t n_batch = 512;
+  int64_t n_batch = 128;  // prefill tokens per forward pass
   std::string kv_type = "f16";
   bool no_repack = false;
   int tp = 1;                // tensor-parallel ranks (the MPI group's size)

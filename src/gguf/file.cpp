@@ -283,6 +283,10 @@ void File::release(const TensorInfo& t) const {
   map_.release(bytes.data(), bytes.size());
 }
 
+void File::release_data() const {
+  if (map_.size() > data_offset_) map_.release(map_.data() + data_offset_, map_.size() - data_offset_);
+}
+
 TensorView File::view(const TensorInfo& t) const {
   TensorView v;
   v.dtype = t.type;

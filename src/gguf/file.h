@@ -66,6 +66,8 @@ class File {
   // Drops the process's pages of the tensor's bytes once they have been copied (see
   // MappedFile::release); a no-op for a file parsed from borrowed memory.
   void release(const TensorInfo& t) const;
+  // The same for the whole data section (every tensor), e.g. once every matrix is copied.
+  void release_data() const;
 
  private:
   void parse_all();

@@ -47,6 +47,14 @@ BatchForward::BatchForward(const Model& model, const KvLayout& layout, int64_t m
   scratch_stride_ = align64(floats(group * (max_pos_ + layout_.block_tokens()), 1)) +
                     align64(static_cast<size_t>(group) * (floats(hp_.head_dim_k, 1) + 64));
   scratch_ = AlignedBuffer(scratch_stride_ * static_cast<size_t>(pool_->size()));
+  // An embedding table of its own read from the mapping: a lookup needs a few rows, but the
+  // kernel's readahead and fault-around would map most of the table into this process; its
+  // pages are dropped again after each lookup (they stay in the page cache).
+  const ModelWeights& w = model.weights();
+  if (!w.tok_embd.packed && w.tok_embd.data != w.output.data) {
+    const gguf::TensorInfo* t = model.file().find_tensor("token_embd.weight");
+    if (t != nullptr && model.file().tensor_data(*t).data() == w.tok_embd.data) embd_in_file_ = t;
+  }
   pos_.resize(static_cast<size_t>(b));
   seq_.resize(static_cast<size_t>(b));
   tokens_.resize(static_cast<size_t>(b));
@@ -150,7 +158,16 @@ void BatchForward::reduce(float* data, int64_t n) const {
 void BatchForward::embed(int64_t n, float* x) {
   const ModelWeights& w = model_->weights();
   if (!w.tok_embd_sharded) {
-    get_rows(w.tok_embd, tokens_.data(), n, x);
+    if (embd_in_file_ == nullptr) {
+      get_rows(w.tok_embd, tokens_.data(), n, x);
+      return;
+    }
+    // Row by row, dropping the table's pages after each: every fault maps its neighbours too
+    // (fault-around), so a step of many rows would otherwise hold megabytes of the table.
+    for (int64_t r = 0; r < n; ++r) {
+      get_rows(w.tok_embd, tokens_.data() + r, 1, x + r * hp_.n_embd);
+      model_->file().release(*embd_in_file_);
+    }
     return;
   }
   const Shard& sh = model_->shard();

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <malloc.h>
+
 #include <map>
 
 #include "core/error.h"
@@ -17,12 +19,15 @@ std::unique_ptr<Model> Model::load(const std::string& path, const BindOptions& o
   m->shard_ = bind.shard;
   m->group_ = group;
   m->local_hp_ = bind.shard.whole() ? m->hp_ : model::local_hparams(m->hp_, bind.shard);
-  m->weights_ = bind_weights(m->file_, m->hp_, declare_tensors(m->hp_), bind);
+  // The tokenizer first: its temporary tables come and go before the weights take memory, so
+  // they do not add to the peak.
   m->tokenizer_ = Tokenizer::from_gguf(m->file_);
   if (m->tokenizer_.n_vocab() > m->hp_.n_vocab)
     throw_input("{}: the tokenizer has {} tokens but token_embd.weight only {} rows", path,
                 m->tokenizer_.n_vocab(), m->hp_.n_vocab);
   m->chat_template_ = ChatTemplate::from_gguf(m->file_);
+  m->weights_ = bind_weights(m->file_, m->hp_, declare_tensors(m->hp_), bind);
+  ::malloc_trim(0);  // give back what parsing and binding freed: a rank's memory is the weights
   m->own_chat_template_ = m->chat_template_.has_value();
   if (!m->own_chat_template_) {
     const Tokenizer& tok = m->tokenizer_;

@@ -175,6 +175,9 @@ ModelWeights bind_weights(const gguf::File& file, const HParams& hp,
     L.up = mat(n("ffn_up.weight"), rows(sh.ff0, sh.n_ff));
     L.down = mat(n("ffn_down.weight"), cols(sh.ff0, sh.n_ff));
   }
+  // No matrix reads the mapping any more (all copied): drop what binding left mapped, the pages
+  // at the tensors' edges and the small vectors. Embedding lookups map the rows they read.
+  if (w.mapped_bytes == 0) file.release_data();
   return w;
 }
 
