@@ -39,10 +39,7 @@ AttentionOps build(Isa isa) {
 }  // namespace
 
 const AttentionOps& attention_ops(Isa isa) {
-  static const AttentionOps tables[] = {build(Isa::Scalar), build(Isa::Avx2), build(Isa::Avx512)};
-  const auto i = static_cast<size_t>(isa);
-  TANDEM_CHECK(i < std::size(tables), "ISA level {}", i);
-  return tables[i];
+  return isa_table<AttentionOps>(isa, "attention_ops", build);
 }
 
 }  // namespace tandem

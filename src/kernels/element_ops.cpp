@@ -96,9 +96,7 @@ ElementOps build(Isa top) {
 }  // namespace
 
 const ElementOps& element_ops(Isa isa) {
-  static const ElementOps tables[] = {build(Isa::Scalar), build(Isa::Avx2), build(Isa::Avx512)};
-  static_assert(std::size(tables) == static_cast<size_t>(Isa::Count));
-  return tables[static_cast<int>(isa)];
+  return isa_table<ElementOps>(isa, "element_ops", build);
 }
 
 void add_row(const float* a, const float* b, float* out, int64_t rows, int64_t n) {

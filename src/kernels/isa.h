@@ -3,8 +3,13 @@
 // for more than the CPU has is an error, not a silent fallback.
 #pragma once
 
+#include <array>
+#include <mutex>
+#include <optional>
 #include <string_view>
 #include <vector>
+
+#include "core/error.h"
 
 namespace tandem {
 
@@ -28,5 +33,20 @@ bool cpu_has_avx512_bf16();
 
 // One line for logs and `--version`: "avx512 (detected avx512, vnni, bf16)".
 std::string isa_summary();
+
+// The table of kernels of one level, built on first use by build(isa), and only for a level
+// this CPU has: a level's registrars are compiled with its instruction set and may use it
+// themselves (an AVX-512 registrar built with sanitizers does), so building a table for a
+// level the CPU lacks would already fault. `what` names the table in the error.
+template <typename Table, typename Build>
+const Table& isa_table(Isa isa, const char* what, Build build) {
+  TANDEM_CHECK(static_cast<int>(isa) >= 0 && isa <= detect_isa(), "{}({}): a level this CPU does not have", what,
+               isa_name(isa));
+  static std::array<std::once_flag, static_cast<size_t>(Isa::Count)> once;
+  static std::array<std::optional<Table>, static_cast<size_t>(Isa::Count)> tables;
+  const auto i = static_cast<size_t>(isa);
+  std::call_once(once[i], [&] { tables[i].emplace(build(isa)); });
+  return *tables[i];
+}
 
 }  // namespace tandem

@@ -24,12 +24,7 @@ QuantOps build(Isa top) {
 }  // namespace
 
 const QuantOps& quant_ops(Isa isa) {
-  // Building a table only stores function pointers; nothing of a level runs before it is used.
-  static const QuantOps tables[] = {build(Isa::Scalar), build(Isa::Avx2), build(Isa::Avx512)};
-  static_assert(std::size(tables) == static_cast<size_t>(Isa::Count));
-  TANDEM_CHECK(static_cast<int>(isa) >= 0 && isa <= detect_isa(),
-               "quant_ops({}) asked for a level this CPU does not have", isa_name(isa));
-  return tables[static_cast<int>(isa)];
+  return isa_table<QuantOps>(isa, "quant_ops", build);
 }
 
 bool can_dequantize(DType t) {

@@ -18,9 +18,7 @@ VecDotTable build(Isa top) {
 }  // namespace
 
 const VecDotTable& vec_dot_table(Isa isa) {
-  static const VecDotTable tables[] = {build(Isa::Scalar), build(Isa::Avx2), build(Isa::Avx512)};
-  static_assert(std::size(tables) == static_cast<size_t>(Isa::Count));
-  return tables[static_cast<int>(isa)];
+  return isa_table<VecDotTable>(isa, "vec_dot_table", build);
 }
 
 }  // namespace tandem
