@@ -47,9 +47,7 @@ BatchForward::BatchForward(const Model& model, const KvLayout& layout, int64_t m
   scratch_stride_ = align64(floats(group * (max_pos_ + layout_.block_tokens()), 1)) +
                     align64(static_cast<size_t>(group) * (floats(hp_.head_dim_k, 1) + 64));
   scratch_ = AlignedBuffer(scratch_stride_ * static_cast<size_t>(pool_->size()));
-  // An embedding table of its own read from the mapping: a lookup needs a few rows, but the
-  // kernel's readahead and fault-around would map most of the table into this process; its
-  // pages are dropped again after each lookup (they stay in the page cache).
+  // An embedding table of its own read from the mapping (see embed()).
   const ModelWeights& w = model.weights();
   if (!w.tok_embd.packed && w.tok_embd.data != w.output.data) {
     const gguf::TensorInfo* t = model.file().find_tensor("token_embd.weight");
@@ -152,34 +150,33 @@ void BatchForward::reduce(float* data, int64_t n) const {
   if (group_ != nullptr) group_->all_reduce_sum(data, static_cast<size_t>(n));
 }
 
-// Token embeddings of the step's rows. A table split by vocabulary rows (tensor parallel, tied
-// output) gives each rank the rows it holds and zeros elsewhere; the sum over the group is the
-// whole lookup.
+// Token embeddings of the step's rows, all at once when the table is plain memory. Otherwise row
+// by row: a table split by vocabulary rows (tensor parallel, tied output) gives each rank the
+// rows it holds and zeros elsewhere, and the sum over the group is the whole lookup; a table read
+// from the mapping has its pages dropped after each row (every fault maps its neighbours too, so
+// a step of many rows would hold megabytes of it).
 void BatchForward::embed(int64_t n, float* x) {
   const ModelWeights& w = model_->weights();
-  if (!w.tok_embd_sharded) {
-    if (embd_in_file_ == nullptr) {
-      get_rows(w.tok_embd, tokens_.data(), n, x);
-      return;
-    }
-    // Row by row, dropping the table's pages after each: every fault maps its neighbours too
-    // (fault-around), so a step of many rows would otherwise hold megabytes of the table.
-    for (int64_t r = 0; r < n; ++r) {
-      get_rows(w.tok_embd, tokens_.data() + r, 1, x + r * hp_.n_embd);
-      model_->file().release(*embd_in_file_);
-    }
+  if (!w.tok_embd_sharded && embd_in_file_ == nullptr) {
+    get_rows(w.tok_embd, tokens_.data(), n, x);
     return;
   }
   const Shard& sh = model_->shard();
   const int64_t E = hp_.n_embd;
-  std::fill(x, x + n * E, 0.0f);
   for (int64_t r = 0; r < n; ++r) {
-    const TokenId id = tokens_[static_cast<size_t>(r)];
-    if (id < sh.vocab0 || id >= sh.vocab0 + sh.n_vocab) continue;
-    local_ids_.assign(1, static_cast<TokenId>(id - sh.vocab0));
-    get_rows(w.tok_embd, local_ids_.data(), 1, x + r * E);
+    TokenId id = tokens_[static_cast<size_t>(r)];
+    float* out = x + r * E;
+    if (w.tok_embd_sharded) {
+      if (id < sh.vocab0 || id >= sh.vocab0 + sh.n_vocab) {
+        std::fill(out, out + E, 0.0f);
+        continue;
+      }
+      id -= static_cast<TokenId>(sh.vocab0);
+    }
+    get_rows(w.tok_embd, &id, 1, out);
+    if (embd_in_file_ != nullptr) model_->file().release(*embd_in_file_);
   }
-  reduce(x, n * E);
+  if (w.tok_embd_sharded) reduce(x, n * E);
 }
 
 // Logits of the shard's vocabulary rows for the wanted rows (h), gathered from every rank into

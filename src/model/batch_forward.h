@@ -79,7 +79,6 @@ class BatchForward {
   std::vector<TokenId> tokens_;  // [rows]
   std::vector<float> logits_;  // [wanted rows][n_vocab]
   std::vector<float> part_;    // tensor parallel: [wanted rows][shard vocab], then [size][rows][max shard vocab]
-  std::vector<TokenId> local_ids_;  // tensor parallel: ids inside the shard's rows of the embedding
   const gguf::TensorInfo* embd_in_file_ = nullptr;  // the table, when lookups read the mapping
 };
 

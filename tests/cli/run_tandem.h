@@ -22,12 +22,11 @@ inline std::string slurp(const std::string& path) {
   return ss.str();
 }
 
-// `args` is appended to the binary's path as a shell command line (quote as needed).
-inline RunResult run_tandem(const std::string& args) {
+// Runs a shell command line, capturing stdout and stderr.
+inline RunResult run_command(const std::string& cmd) {
   static int counter = 0;
   const std::string base = "/tmp/tandem-cli-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
-  const std::string cmd = std::string(TANDEM_BINARY) + " " + args + " >" + base + ".out 2>" + base + ".err";
-  const int status = std::system(cmd.c_str());
+  const int status = std::system((cmd + " >" + base + ".out 2>" + base + ".err").c_str());
   RunResult r;
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   r.out = slurp(base + ".out");
@@ -36,5 +35,8 @@ inline RunResult run_tandem(const std::string& args) {
   std::remove((base + ".err").c_str());
   return r;
 }
+
+// `args` is appended to the binary's path as a shell command line (quote as needed).
+inline RunResult run_tandem(const std::string& args) { return run_command(std::string(TANDEM_BINARY) + " " + args); }
 
 }  // namespace tandem::test

@@ -1,5 +1,6 @@
-// --tp from the outside: `mpirun -n 2 tandem run --tp 2` prints what one process prints (greedy),
-// mismatched ranks and a missing launcher are one clear error with exit code 2.
+// --tp from the outside: `mpirun -n 2 tandem run --tp 2` prints what one process prints (greedy);
+// mismatched ranks and a missing launcher are one clear error with exit code 2; a killed or a
+// hung rank ends the whole job within seconds.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -15,32 +16,18 @@ const std::string kMpirun = std::string(TANDEM_MPIRUN) +
                             " --oversubscribe --allow-run-as-root --mca btl self,tcp --mca btl_tcp_if_include lo"
                             " --mca oob_tcp_if_include lo";
 
-// Runs `cmd` through the shell, capturing stdout and stderr.
-RunResult run_shell(const std::string& cmd) {
-  static int counter = 0;
-  const std::string base = "/tmp/tandem-tp-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
-  const int status = std::system((cmd + " >" + base + ".out 2>" + base + ".err").c_str());
-  RunResult r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.out = slurp(base + ".out");
-  r.err = slurp(base + ".err");
-  std::remove((base + ".out").c_str());
-  std::remove((base + ".err").c_str());
-  return r;
-}
-
 TEST(TensorParallelCli, TwoRanksPrintWhatOneProcessPrints) {
   const std::string args = " run -m " + kModel + " -p 'Once upon a time' -n 24 --temp 0 -t 1";
   const RunResult one = run_tandem(args);
   ASSERT_EQ(one.exit_code, 0) << one.err;
-  const RunResult two = run_shell(kMpirun + " -n 2 " + TANDEM_BINARY + args + " --tp 2");
+  const RunResult two = run_command(kMpirun + " -n 2 " + TANDEM_BINARY + args + " --tp 2");
   ASSERT_EQ(two.exit_code, 0) << two.err;
   EXPECT_EQ(two.out, one.out) << "only rank 0 prints, and the same text";
 }
 
 TEST(TensorParallelCli, RanksWithDifferentFlagsAreRefused) {
   const std::string cmd = std::string(TANDEM_BINARY) + " bench -m " + kModel + " -p 8 -n 0 -r 1 --tp 2";
-  const RunResult r = run_shell(kMpirun + " -n 1 " + cmd + " -c 64 : -n 1 " + cmd + " -c 128");
+  const RunResult r = run_command(kMpirun + " -n 1 " + cmd + " -c 64 : -n 1 " + cmd + " -c 128");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("disagree on the flags"), std::string::npos) << r.err;
 }
@@ -51,19 +38,13 @@ TEST(TensorParallelCli, TpWithoutALauncherIsOneLine) {
   EXPECT_NE(r.err.find("--tp 2 needs 2 processes"), std::string::npos) << r.err;
 }
 
-}  // namespace
-}  // namespace tandem::test
-
-namespace tandem::test {
-namespace {
-
 // A job of two ranks where rank 1 receives `signal` 2 s in (kill -KILL: dead; kill -STOP: hung).
 RunResult job_with_failing_rank(const char* signal) {
   const std::string bench = std::string(TANDEM_BINARY) + " bench -m " + kModel + " -p 256 -n 256 -r 1000 -t 1 --tp 2 --tp-timeout 3";
   const std::string rank_cmd = "if [ \"$OMPI_COMM_WORLD_RANK\" = 1 ]; then (sleep 2; kill -" + std::string(signal) +
                                " $$) & fi; exec " + bench;
   // timeout: a failure of this test must not hang the suite.
-  return run_shell("timeout -s KILL 90 " + kMpirun + " -n 2 sh -c '" + rank_cmd + "'");
+  return run_command("timeout -s KILL 90 " + kMpirun + " -n 2 sh -c '" + rank_cmd + "'");
 }
 
 TEST(TensorParallelCli, ADeadRankEndsTheJob) {
