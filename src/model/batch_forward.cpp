@@ -47,12 +47,9 @@ BatchForward::BatchForward(const Model& model, const KvLayout& layout, int64_t m
   scratch_stride_ = align64(floats(group * (max_pos_ + layout_.block_tokens()), 1)) +
                     align64(static_cast<size_t>(group) * (floats(hp_.head_dim_k, 1) + 64));
   scratch_ = AlignedBuffer(scratch_stride_ * static_cast<size_t>(pool_->size()));
-  // An embedding table of its own read from the mapping (see embed()).
-  const ModelWeights& w = model.weights();
-  if (!w.tok_embd.packed && w.tok_embd.data != w.output.data) {
-    const gguf::TensorInfo* t = model.file().find_tensor("token_embd.weight");
-    if (t != nullptr && model.file().tensor_data(*t).data() == w.tok_embd.data) embd_in_file_ = t;
-  }
+  // Tensor parallel: each rank's vocabulary rows, for gathering the logits.
+  if (group_ != nullptr)
+    for (int r = 0; r < group_->size(); ++r) shards_.push_back(make_shard(model.hparams(), r, group_->size()));
   pos_.resize(static_cast<size_t>(b));
   seq_.resize(static_cast<size_t>(b));
   tokens_.resize(static_cast<size_t>(b));
@@ -157,7 +154,7 @@ void BatchForward::reduce(float* data, int64_t n) const {
 // a step of many rows would hold megabytes of it).
 void BatchForward::embed(int64_t n, float* x) {
   const ModelWeights& w = model_->weights();
-  if (!w.tok_embd_sharded && embd_in_file_ == nullptr) {
+  if (!w.tok_embd_sharded && w.tok_embd_in_file == nullptr) {
     get_rows(w.tok_embd, tokens_.data(), n, x);
     return;
   }
@@ -174,7 +171,7 @@ void BatchForward::embed(int64_t n, float* x) {
       id -= static_cast<TokenId>(sh.vocab0);
     }
     get_rows(w.tok_embd, &id, 1, out);
-    if (embd_in_file_ != nullptr) model_->file().release(*embd_in_file_);
+    if (w.tok_embd_in_file != nullptr) model_->file().release(*w.tok_embd_in_file);
   }
   if (w.tok_embd_sharded) reduce(x, n * E);
 }
@@ -191,7 +188,7 @@ void BatchForward::gather_logits(int64_t n_out) {
   float* all = part_.data() + mine;  // [size][n_out][cols]
   group_->all_gather(part_.data(), mine * sizeof(float), all);
   for (int r = 0; r < size; ++r) {
-    const Shard s = make_shard(model_->hparams(), r, size);
+    const Shard& s = shards_[static_cast<size_t>(r)];
     for (int64_t o = 0; o < n_out; ++o)
       std::copy_n(all + (static_cast<int64_t>(r) * n_out + o) * cols, s.n_vocab,
                   logits_.data() + o * n_vocab_ + s.vocab0);

@@ -79,7 +79,7 @@ class BatchForward {
   std::vector<TokenId> tokens_;  // [rows]
   std::vector<float> logits_;  // [wanted rows][n_vocab]
   std::vector<float> part_;    // tensor parallel: [wanted rows][shard vocab], then [size][rows][max shard vocab]
-  const gguf::TensorInfo* embd_in_file_ = nullptr;  // the table, when lookups read the mapping
+  std::vector<Shard> shards_;  // tensor parallel: every rank's slice (vocabulary rows of the logits)
 };
 
 }  // namespace tandem::model

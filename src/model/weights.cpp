@@ -154,7 +154,12 @@ ModelWeights bind_weights(const gguf::File& file, const HParams& hp,
   // rows; otherwise the mapping (also when the output matrix is an f16 copy: lookups keep the
   // file's exact values).
   w.tok_embd_sharded = hp.tied_output && !sh.whole();
-  w.tok_embd = hp.tied_output && (w.output.packed || w.tok_embd_sharded) ? w.output : WeightMatrix::of(file.view(*embd));
+  if (hp.tied_output && (w.output.packed || w.tok_embd_sharded)) {
+    w.tok_embd = w.output;
+  } else {
+    w.tok_embd = WeightMatrix::of(file.view(*embd));
+    if (w.output.data != w.tok_embd.data) w.tok_embd_in_file = embd;  // not also read as the output
+  }
   w.rope_freqs = vec("rope_freqs.weight");
   w.layers.resize(static_cast<size_t>(hp.n_layer));
   for (int64_t l = 0; l < hp.n_layer; ++l) {

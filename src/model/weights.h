@@ -36,6 +36,9 @@ struct ModelWeights {
   // The embedding table holds only the shard's vocabulary rows (a tied output under tensor
   // parallelism): a lookup yields zeros for other ids and is summed over the group.
   bool tok_embd_sharded = false;
+  // The table as the file's tensor when lookups read it from the mapping (an embedding table of
+  // its own): they drop its pages again (BatchForward::embed). Null otherwise.
+  const gguf::TensorInfo* tok_embd_in_file = nullptr;
   const float* output_norm = nullptr;   // [n_embd]
   WeightMatrix output;                  // [n_vocab][n_embd] (the embedding table when tied); a shard: its rows
   const float* rope_freqs = nullptr;    // [n_rot / 2] or null

@@ -13,9 +13,7 @@ namespace {
 
 const std::string kModel = TANDEM_SOURCE_DIR "/models/tandem-demo.gguf";
 // Under the sanitizers, without leak detection in the MPI jobs (see tests/CMakeLists.txt).
-const std::string kMpirun = "env ASAN_OPTIONS=\"$ASAN_OPTIONS:detect_leaks=0\" " + std::string(TANDEM_MPIRUN) +
-                            " --oversubscribe --allow-run-as-root --mca btl self,tcp --mca btl_tcp_if_include lo"
-                            " --mca oob_tcp_if_include lo";
+const std::string kMpirun = "env ASAN_OPTIONS=\"$ASAN_OPTIONS:detect_leaks=0\" " TANDEM_MPIRUN;
 
 TEST(TensorParallelCli, TwoRanksPrintWhatOneProcessPrints) {
   const std::string args = " run -m " + kModel + " -p 'Once upon a time' -n 24 --temp 0 -t 1";
