@@ -73,6 +73,7 @@ const std::byte* BlockPool::data(BlockId b) const {
 void BlockPool::copy(BlockId src, BlockId dst, size_t bytes) {
   TANDEM_CHECK(bytes <= stride_ && src != dst, "KV block copy {} -> {} of {} bytes", src, dst, bytes);
   std::memcpy(data(dst), data(src), bytes);
+  if (copies_ != nullptr) copies_->push_back({src, dst, bytes});
 }
 
 }  // namespace tandem::cache

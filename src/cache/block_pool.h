@@ -18,6 +18,11 @@ namespace tandem::cache {
 
 using BlockId = int32_t;
 
+struct BlockCopy {
+  BlockId src, dst;
+  size_t bytes;
+};
+
 class BlockPool {
  public:
   // n_blocks blocks of block_bytes each (rounded up to 64), block_tokens positions per block.
@@ -45,6 +50,9 @@ class BlockPool {
   const std::byte* data(BlockId b) const;
   // Copies the first `bytes` bytes of src's data into dst (copy-on-write of a shared block).
   void copy(BlockId src, BlockId dst, size_t bytes);
+  // When set, every copy() is also appended here (a group's engine repeats them on the other
+  // ranks' pools); null stops recording.
+  void record_copies(std::vector<BlockCopy>* log) { copies_ = log; }
 
  private:
   void check_live(BlockId b, const char* what) const;
@@ -54,6 +62,7 @@ class BlockPool {
   AlignedBuffer mem_;
   std::vector<int32_t> refs_;
   std::vector<BlockId> free_;  // LIFO
+  std::vector<BlockCopy>* copies_ = nullptr;
 };
 
 }  // namespace tandem::cache

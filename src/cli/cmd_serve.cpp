@@ -1,9 +1,15 @@
 // tandem serve -m FILE: the OpenAI-compatible server. It listens first (GET /health is 503
 // while the model loads), serves until SIGINT/SIGTERM, then stops accepting, lets in-flight
 // requests finish within --grace seconds (cancelling the rest) and exits 0.
+//
+// mpirun -n N tandem serve --tp N: rank 0 listens, schedules and samples; the other ranks only
+// run the steps it orders (engine/group.h). A failed group fails the requests in flight with
+// 503 and ends the job with a non-zero exit.
 #include <fmt/format.h>
 
+#include <atomic>
 #include <csignal>
+#include <thread>
 #include <filesystem>
 #include <pthread.h>
 
@@ -12,6 +18,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "engine/engine.h"
+#include "engine/group.h"
 #include "model/kv_layout.h"
 #include "server/server.h"
 
@@ -50,6 +57,36 @@ size_t parse_bytes(const std::string& s, const char* flag) {
   return static_cast<size_t>(v * mul);
 }
 
+// A rank other than 0: no HTTP, it runs the steps rank 0 orders until rank 0 stops it. Signals
+// stay blocked: rank 0 drains its requests first, then ends the followers (a launcher that ends
+// the job kills them anyway).
+void follow(const ModelOptions& o) {
+  auto model = load_model(o);
+  const Collective& g = *model->group();
+  fmt::print(stderr, "tandem: rank {} of {} ready: following rank 0's steps\n", g.rank(), g.size());
+  const int64_t steps = engine::follow(*model);
+  fmt::print(stderr, "tandem: rank {} of {} stopped after {} steps\n", g.rank(), g.size(), steps);
+}
+
+// Rank 0 after a signal: mpirun sends SIGTERM to every rank when one of them died (and SIGKILL
+// a second later), so a step stuck in an exchange for a quarter of a second means the group is
+// gone: the requests in flight get their 503 now, while the process can still answer.
+void watch_stuck_group(const Collective& group, engine::Engine& eng, const std::atomic<bool>& stopped) {
+  while (!stopped.load()) {
+    const double waited = group.busy_seconds();
+    if (waited > 0.25) {
+      const std::string what = fmt::format(
+          "rank 0 received a signal while waiting {:.2f} s for the other ranks: one of them died or the launcher is "
+          "ending the job", waited);
+      fmt::print(stderr, "tandem: error: {}; in-flight requests were failed with 503\n", what);
+      eng.fail_all_unavailable("the tensor-parallel group failed (" + what + "); retry when it has been restarted");
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      std::_Exit(1);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
 void serve(const ServeOptions& o) {
   // Signals are taken by sigwait below, not by whichever thread they land on; a client that
   // closes its socket must not kill the process.
@@ -63,13 +100,16 @@ void serve(const ServeOptions& o) {
   server::ServerOptions http = o.http;
   if (http.model_name.empty()) http.model_name = std::filesystem::path(o.model.model).stem().string();
   const size_t kv_mem = o.kv_mem.empty() ? 0 : parse_bytes(o.kv_mem, "--kv-mem");
+  Collective* group = join_group(o.model);
+  if (group != nullptr && group->rank() != 0) {
+    follow(o.model);
+    return;
+  }
   server::Server srv(http);
   srv.start();
   fmt::print(stderr, "tandem: listening on http://{}:{} (model '{}' loading)\n", http.host, srv.port(), http.model_name);
 
   auto model = load_model(o.model);
-  if (model->group() != nullptr)
-    throw_input("serve does not run tensor-parallel yet (--tp works with run, bench and perplexity)");
   engine::EngineOptions eo;
   eo.parallel = o.parallel;
   eo.n_ctx = o.model.n_ctx;
@@ -78,7 +118,24 @@ void serve(const ServeOptions& o) {
   eo.prefill_chunk = o.prefill_chunk;
   eo.kv_type = model::parse_kv_type(o.model.kv_type.c_str());
   eo.max_queue = o.max_queue;
+  if (group != nullptr) {
+    // A step failed (a rank's error came back): the requests have their 503; end the job so
+    // that its supervisor restarts it.
+    eo.on_group_failure = [](const std::string& what) {
+      fmt::print(stderr, "tandem: error: rank 0: the group failed: {}; in-flight requests were failed with 503\n", what);
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));  // their responses go out
+      std::_Exit(1);
+    };
+  }
   engine::Engine eng(*model, eo);
+  if (group != nullptr) {
+    // A collective that never completes (a hung or unreachable rank): the watchdog calls this
+    // before it aborts the group.
+    group->set_failure_handler([&eng](const std::string& what) {
+      eng.fail_all_unavailable("the tensor-parallel group failed (" + what + "); retry when it has been restarted");
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    });
+  }
   srv.set_engine(&eng);
   const engine::EngineStats st = eng.stats();
   fmt::print(stderr, "tandem: ready: {} sequences x {} positions, KV pool {} blocks of {} positions ({:.1f} MiB)\n",
@@ -89,8 +146,13 @@ void serve(const ServeOptions& o) {
   sigwait(&sigs, &sig);
   fmt::print(stderr, "tandem: {} received: finishing in-flight requests (at most {:.0f} s)\n",
              sig == SIGINT ? "SIGINT" : "SIGTERM", o.grace_s);
+  std::atomic<bool> stopped{false};
+  std::thread watch;
+  if (group != nullptr) watch = std::thread([&] { watch_stuck_group(*group, eng, stopped); });
   srv.shutdown(std::chrono::milliseconds(static_cast<int64_t>(o.grace_s * 1000)));
   srv.wait();
+  stopped = true;
+  if (watch.joinable()) watch.join();
   fmt::print(stderr, "tandem: stopped\n");
 }
 

@@ -76,11 +76,11 @@ void add_generate_options(CLI::App* cmd, engine::GenerateOptions& g) {
   cmd->add_flag("--ignore-eos", g.ignore_eos, "keep generating past end-of-generation tokens");
 }
 
-namespace {
-
 // The MPI group of this process, joined once and kept until exit (MPI is per process).
 Collective* join_group(const ModelOptions& o) {
   static std::unique_ptr<parallel::MpiComm> world;
+  static bool checked = false;
+  if (checked) return o.tp == 1 ? nullptr : world.get();
   if (!parallel::launched_by_mpi()) {
     if (o.tp == 1) return nullptr;
     throw_input("--tp {} needs {} processes started by an MPI launcher (mpirun -n {} tandem ...); this process was "
@@ -99,10 +99,9 @@ Collective* join_group(const ModelOptions& o) {
   parallel::check_same(*world, "flags (-c, -b, --kv-type, --no-repack, --tp)", XXH3_64bits(flags.data(), flags.size()));
   if (world->rank() != 0 && std::freopen("/dev/null", "w", stdout) == nullptr)
     throw_runtime("rank {}: cannot silence stdout", world->rank());
+  checked = true;
   return world.get();
 }
-
-}  // namespace
 
 std::unique_ptr<model::Model> load_model(const ModelOptions& o) {
   if (o.threads > 0) ThreadPool::set_default_threads(o.threads);

@@ -36,6 +36,9 @@ void add_generate_options(CLI::App* cmd, engine::GenerateOptions& g);
 // has N ranks and that every rank has the same model file and flags, and loads this rank's
 // slice; ranks other than 0 then write nothing to stdout.
 std::unique_ptr<model::Model> load_model(const ModelOptions& o);
+// The first step of load_model alone (a server must know its rank before it listens): joins the
+// MPI group once and checks it; null without --tp. Later calls return the same group.
+Collective* join_group(const ModelOptions& o);
 model::ContextParams context_params(const ModelOptions& o);
 
 // Reads a whole text file; InputError naming it when it cannot.

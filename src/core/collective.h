@@ -6,6 +6,8 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
+#include <string>
 
 namespace tandem {
 
@@ -30,6 +32,12 @@ class Collective {
   virtual void broadcast(void* data, size_t bytes, int root) = 0;
   virtual void barrier() = 0;
   virtual CollectiveStats stats() const = 0;
+  // Seconds the collective in progress has been waiting (0: none in progress). Any thread may
+  // ask: a server uses it to tell a group that is stuck (a rank died) from one that is busy.
+  virtual double busy_seconds() const { return 0; }
+  // Called (on another thread) when the group is found broken, before this process ends, with
+  // the message that will be printed: a server fails its in-flight requests there.
+  virtual void set_failure_handler(std::function<void(const std::string& what)> handler) { (void)handler; }
 };
 
 }  // namespace tandem

@@ -58,9 +58,16 @@ Engine::Engine(const model::Model& model, const EngineOptions& opts)
       layout_(model.local_hparams(), opts.kv_type, model::kKvBlockTokens),
       pool_(pool_blocks(opts, n_ctx_, layout_), layout_.block_bytes(), static_cast<int32_t>(layout_.block_tokens())),
       sched_(pool_, std::max<int64_t>(opts.batch_tokens, 1), opts.parallel, opts.prefill_chunk),
-      forward_(model, layout_, std::max<int64_t>(opts.batch_tokens, 1), n_ctx_, opts.pool) {
+      forward_(model, layout_, std::max<int64_t>(opts.batch_tokens, 1), n_ctx_, opts.pool),
+      group_(model.group()) {
   if (opts.batch_tokens < 1) throw_input("--batch-tokens {} must be at least 1", opts.batch_tokens);
   stats_.blocks_total = pool_.n_blocks();
+  if (group_ != nullptr) {
+    TANDEM_CHECK(group_->rank() == 0, "the engine runs on rank 0; rank {} follows", group_->rank());
+    pool_.record_copies(&copies_);
+    send_config(*group_, {pool_.n_blocks(), layout_.block_tokens(), n_ctx_, std::max<int64_t>(opts.batch_tokens, 1),
+                          opts.kv_type});
+  }
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -95,6 +102,7 @@ std::shared_ptr<RequestStream> Engine::submit(RequestOptions req) {
     if (!accepting_) return nullptr;
     if (stats_.waiting + static_cast<int64_t>(incoming_.size()) >= opts_.max_queue) return nullptr;
     seq->order = next_order_++;
+    in_flight_.push_back(out);
     incoming_.push_back(std::move(seq));
   }
   cv_.notify_all();
@@ -111,6 +119,13 @@ void Engine::shutdown(std::chrono::milliseconds grace) {
   cv_.wait(lock, [&] { return incoming_.empty() && stats_.waiting + stats_.running == 0; });
 }
 
+void Engine::fail_all_unavailable(const std::string& why) {
+  std::lock_guard lock(mu_);
+  accepting_ = false;
+  for (auto& out : in_flight_) out->fail_unavailable(why);
+  in_flight_.clear();
+}
+
 EngineStats Engine::stats() const {
   std::lock_guard lock(mu_);
   EngineStats s = stats_;
@@ -119,11 +134,26 @@ EngineStats Engine::stats() const {
 }
 
 void Engine::loop() {
+  bool group_failed = false;
   for (;;) {
     bool cancel_all = false;
     {
       std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return stop_ || cancel_all_ || !incoming_.empty() || !live_.empty(); });
+      const auto ready = [&] { return stop_ || cancel_all_ || !incoming_.empty() || !live_.empty(); };
+      if (group_ == nullptr) {
+        cv_.wait(lock, ready);
+      } else if (!cv_.wait_for(lock, std::chrono::seconds(1), ready)) {
+        // Idle: a heartbeat keeps the followers' wait for their next order short.
+        lock.unlock();
+        try {
+          send_order(*group_, OrderKind::Heartbeat);
+        } catch (const std::exception& e) {
+          group_failed = true;
+          fail_group(e.what());
+          break;
+        }
+        continue;
+      }
       for (auto& s : incoming_) {
         sched_.enqueue(s.get());
         live_.push_back(std::move(s));
@@ -142,6 +172,11 @@ void Engine::loop() {
         step(items);
       } catch (const std::exception& e) {
         log(LogLevel::Error, "engine step failed: {}", e.what());
+        if (group_ != nullptr) {  // the ranks are out of step: no further step can be trusted
+          group_failed = true;
+          fail_group(e.what());
+          break;
+        }
         for (const StepItem& it : items) finish(static_cast<Seq&>(*it.seq), StopReason::Cancelled, e.what());
       }
       std::erase_if(live_, [](const std::unique_ptr<Seq>& s) { return s->done; });
@@ -154,11 +189,46 @@ void Engine::loop() {
       stats_.preemptions = sched_.preemptions();
       stats_.shared_tokens = sched_.shared_tokens();
       stats_.steps += items.empty() ? 0 : 1;
+      std::erase_if(in_flight_, [](const std::shared_ptr<RequestStream>& o) { return o->ended(); });
       if (stop_ && live_.empty() && incoming_.empty()) break;
     }
     cv_.notify_all();  // shutdown() waits on the stats
   }
+  if (group_ != nullptr && !group_failed) {
+    try {
+      send_order(*group_, OrderKind::Stop);
+    } catch (const std::exception& e) {
+      log(LogLevel::Error, "could not stop the group's other ranks: {}", e.what());
+    }
+  }
   cv_.notify_all();
+}
+
+// Ends everything and stops the loop; the owner decides what happens to the process.
+void Engine::fail_group(const std::string& what) {
+  const std::string why = fmt::format("the tensor-parallel group failed ({}); retry when it has been restarted", what);
+  fail_all_unavailable(why);
+  for (auto& s : live_) s->done = true;
+  {
+    std::lock_guard lock(mu_);
+    stats_.waiting = stats_.running = 0;
+    incoming_.clear();
+  }
+  cv_.notify_all();
+  if (opts_.on_group_failure) opts_.on_group_failure(what);
+}
+
+// Rank 0 of a group: tells the other ranks what this step is (group.h).
+void Engine::order_step(const std::vector<StepItem>& items) {
+  orders_.clear();
+  for (const StepItem& it : items) {
+    const Seq& s = static_cast<const Seq&>(*it.seq);
+    const int64_t pos = s.table.n_tokens() - it.n;
+    orders_.push_back({pos, std::span<const model::TokenId>(s.tokens).subspan(static_cast<size_t>(pos), static_cast<size_t>(it.n)),
+                       s.table.blocks(), s.pending() == 0 ? model::Logits::Last : model::Logits::None});
+  }
+  send_order(*group_, OrderKind::Step, copies_, orders_);
+  copies_.clear();
 }
 
 void Engine::step(std::vector<StepItem>& items) {
@@ -173,6 +243,7 @@ void Engine::step(std::vector<StepItem>& items) {
                      pos, s.block_ptrs, s.pending() == 0 ? model::Logits::Last : model::Logits::None});
   }
   const auto t0 = clock::now();
+  if (group_ != nullptr) order_step(items);
   const std::span<const float> logits = forward_.run(steps);
   const auto t1 = clock::now();
   const auto n_vocab = static_cast<size_t>(model_->hparams().n_vocab);

@@ -3,18 +3,23 @@
 // through BatchForward, sample for every sequence whose pending tokens are all computed, stream
 // the text, finish and free what is done. Requests are independent: a request's greedy output
 // is the same alone or among 32 others (rows of a batch do not influence each other).
+//
+// With a tensor-parallel model the engine runs on rank 0 and orders every step to the other
+// ranks, which run engine::follow() (group.h).
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
 
 #include "cache/block_pool.h"
+#include "engine/group.h"
 #include "engine/request.h"
 #include "engine/scheduler.h"
 #include "model/batch_forward.h"
@@ -32,6 +37,9 @@ struct EngineOptions {
   DType kv_type = DType::F16;
   int max_queue = 256;       // waiting requests beyond which submit() refuses
   ThreadPool* pool = nullptr;
+  // A tensor-parallel model (model.group()): called once, on the engine thread, when a step
+  // fails (a rank died or is unreachable), after every request in flight ended with 503.
+  std::function<void(const std::string& what)> on_group_failure = nullptr;
 };
 
 struct EngineStats {
@@ -59,6 +67,10 @@ class Engine {
   // and waits for them to end.
   void shutdown(std::chrono::milliseconds grace);
 
+  // Ends every request in flight at once with a 503 error naming `why` and stops accepting
+  // (the group failed, or is being ended by its launcher). Any thread.
+  void fail_all_unavailable(const std::string& why);
+
   EngineStats stats() const;
   int64_t n_ctx() const { return n_ctx_; }
   const model::Model& model() const { return *model_; }
@@ -71,6 +83,8 @@ class Engine {
   void step(std::vector<StepItem>& items);
   void finish(Seq& s, StopReason reason, const std::string& error = {});
   void sample_and_emit(Seq& s, std::span<const float> logits);
+  void order_step(const std::vector<StepItem>& items);
+  void fail_group(const std::string& what);
 
   const model::Model* model_;
   EngineOptions opts_;
@@ -79,11 +93,15 @@ class Engine {
   cache::BlockPool pool_;
   Scheduler sched_;
   model::BatchForward forward_;
+  Collective* group_;                     // null: the whole model in this process
+  std::vector<cache::BlockCopy> copies_;  // group: the pool's copies since the last order
+  std::vector<OrderSeq> orders_;          // group: scratch
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::vector<std::unique_ptr<Seq>> incoming_;  // submitted, not yet seen by the loop
   std::vector<std::unique_ptr<Seq>> live_;      // owned by the loop
+  std::vector<std::shared_ptr<RequestStream>> in_flight_;  // every stream not yet ended
   uint64_t next_order_ = 0;
   bool accepting_ = true;
   bool stop_ = false;

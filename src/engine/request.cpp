@@ -13,9 +13,25 @@ bool RequestStream::next(Event& e, std::chrono::milliseconds timeout) {
 void RequestStream::push(Event e) {
   {
     std::lock_guard lock(mu_);
+    if (ended_) return;
+    ended_ = e.final;
     events_.push_back(std::move(e));
   }
   cv_.notify_all();
+}
+
+void RequestStream::fail_unavailable(const std::string& error) {
+  Event e;
+  e.final = true;
+  e.reason = StopReason::Cancelled;
+  e.error = error;
+  e.unavailable = true;
+  push(std::move(e));
+}
+
+bool RequestStream::ended() const {
+  std::lock_guard lock(mu_);
+  return ended_;
 }
 
 Usage RequestStream::usage() const {

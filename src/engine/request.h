@@ -46,6 +46,7 @@ struct Event {
   bool final = false;
   StopReason reason = StopReason::EndOfGeneration;  // final only
   std::string error;                                // final only: non-empty on failure
+  bool unavailable = false;  // final only: the server cannot serve it now (its group failed): 503
 };
 
 struct Usage {
@@ -63,8 +64,12 @@ class RequestStream {
   bool cancelled() const { return cancelled_.load(); }
   Usage usage() const;
 
-  // Producer (engine thread).
+  // Producer (engine thread). Events after the final one are dropped.
   void push(Event e);
+  // Ends the request from outside the engine thread: a final event with this error, marked
+  // unavailable. Nothing if it has ended already.
+  void fail_unavailable(const std::string& error);
+  bool ended() const;
   void set_usage(const Usage& u);
 
  private:
@@ -72,6 +77,7 @@ class RequestStream {
   std::condition_variable cv_;
   std::deque<Event> events_;
   Usage usage_;
+  bool ended_ = false;  // the final event was pushed
   std::atomic<bool> cancelled_{false};
 };
 

@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include <fmt/format.h>
+
 #include "core/error.h"
 
 namespace tandem::parallel {
@@ -61,7 +63,9 @@ bool launched_by_mpi() {
 
 std::unique_ptr<MpiComm> MpiComm::world(double timeout_s) {
   int provided = 0;
-  check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided), "init");
+  check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided), "init");
+  if (provided < MPI_THREAD_SERIALIZED)
+    throw_runtime("this MPI library does not allow calls from more than one thread (thread level {})", provided);
   // Errors come back as return codes (turned into exceptions here), not as an abort.
   check(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN), "set_errhandler");
   int rank = 0, size = 1;
@@ -81,15 +85,28 @@ void MpiComm::watch(double timeout_s) {
       if (what == nullptr || now_ns() - busy_since_.load(std::memory_order_relaxed) < limit) continue;
       char host[256] = "?";
       ::gethostname(host, sizeof(host) - 1);
-      std::fprintf(stderr,
-                   "tandem: error: rank %d of %d (host %s): %s did not complete within %.0f s: another rank is dead, "
-                   "hung or unreachable; aborting the group\n",
-                   rank_, size_, host, what, timeout_s);
+      const std::string msg = fmt::format(
+          "rank {} of {} (host {}): {} did not complete within {:.0f} s: another rank is dead, hung or unreachable",
+          rank_, size_, host, what, timeout_s);
+      std::fprintf(stderr, "tandem: error: %s; aborting the group\n", msg.c_str());
       std::fflush(stderr);
+      const auto handler = on_failure_;
+      lock.unlock();
+      if (handler) handler(msg);
       MPI_Abort(MPI_COMM_WORLD, 1);
       std::_Exit(1);  // if the abort could not reach the launcher
     }
   });
+}
+
+double MpiComm::busy_seconds() const {
+  if (busy_.load(std::memory_order_acquire) == nullptr) return 0;
+  return static_cast<double>(now_ns() - busy_since_.load(std::memory_order_relaxed)) * 1e-9;
+}
+
+void MpiComm::set_failure_handler(std::function<void(const std::string& what)> handler) {
+  std::lock_guard<std::mutex> lock(mu_);
+  on_failure_ = std::move(handler);
 }
 
 MpiComm::~MpiComm() {
@@ -118,7 +135,16 @@ void MpiComm::all_gather(const void* mine, size_t bytes, void* all) {
 
 void MpiComm::broadcast(void* data, size_t bytes, int root) {
   const Timed t(*this, "broadcast", rank_ == root ? static_cast<double>(bytes) : 0.0);
-  check(MPI_Bcast(data, count_of(bytes), MPI_BYTE, root, MPI_COMM_WORLD), "bcast");
+  MPI_Request req = MPI_REQUEST_NULL;
+  check(MPI_Ibcast(data, count_of(bytes), MPI_BYTE, root, MPI_COMM_WORLD, &req), "bcast");
+  // Poll: a few hundred tries back to back (a broadcast that is about to arrive), then with
+  // sleeps of 0.2 ms, so that a rank waiting for its next order costs no core.
+  for (int tries = 0;; ++tries) {
+    int done = 0;
+    check(MPI_Test(&req, &done, MPI_STATUS_IGNORE), "bcast");
+    if (done) return;
+    if (tries > 200) std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
 }
 
 void MpiComm::barrier() {

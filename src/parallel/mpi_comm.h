@@ -1,6 +1,8 @@
 // The group of processes an MPI launcher started (mpirun, srun, ...), as a Collective. One per
-// process: world() initializes MPI (thread level FUNNELED: only the thread that calls the
-// collectives talks to MPI) and the destructor finalizes it.
+// process: world() initializes MPI (thread level SERIALIZED: one thread at a time talks to MPI,
+// e.g. the main thread while loading, then a server's engine thread) and the destructor
+// finalizes it. broadcast() waits by polling with short sleeps, not by spinning: a follower of a
+// server waits in it between requests and must not hold a core.
 //
 // No rank waits forever: a dead rank makes the launcher end the job (MPI's own behaviour), and
 // a watchdog thread ends a collective that does not complete within the timeout (a hung rank,
@@ -39,6 +41,8 @@ class MpiComm final : public Collective {
   // bytes_sent counts what the usual algorithms send per rank: an all-reduce of n floats
   // 2 (size - 1) / size * 4n (ring), an all-gather (size - 1) * bytes.
   CollectiveStats stats() const override { return stats_; }
+  double busy_seconds() const override;
+  void set_failure_handler(std::function<void(const std::string& what)> handler) override;
 
  private:
   friend class Timed;
@@ -50,6 +54,7 @@ class MpiComm final : public Collective {
   std::atomic<const char*> busy_{nullptr};
   std::atomic<int64_t> busy_since_{0};
   std::mutex mu_;
+  std::function<void(const std::string&)> on_failure_;  // under mu_
   std::condition_variable stop_cv_;
   bool stopping_ = false;
   std::thread watchdog_;

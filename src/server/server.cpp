@@ -208,6 +208,7 @@ void Server::completion(const httplib::Request& hreq, httplib::Response& res, in
         if (e.token >= 0 && ex->req.logprobs) lps.push_back(token_logprob(*ex->tok, e));
         if (e.final) break;
       }
+      if (e.unavailable) throw ApiError(503, e.error, "server_error");
       if (!e.error.empty()) throw ApiError(500, "generation failed: " + e.error, "server_error");
       if (e.reason == engine::StopReason::Cancelled) throw ApiError(503, "the request was cancelled: the server is shutting down", "server_error");
       const engine::Usage u = ex->stream->usage();
@@ -243,7 +244,9 @@ void Server::completion(const httplib::Request& hreq, httplib::Response& res, in
           ex->finished = true;
           const engine::Usage u = ex->stream->usage();
           ex->metrics->generation(u);
-          if (!e.error.empty()) {
+          if (e.unavailable) {
+            send(ApiError(503, e.error, "server_error").body());
+          } else if (!e.error.empty()) {
             send(ApiError(500, "generation failed: " + e.error, "server_error").body());
           } else {
             send(stream_chunk(ex->req, ex->ids, "", json::array(), &e.reason, ex->first));
