@@ -84,9 +84,20 @@ void bench(const BenchOptions& o) {
     return static_cast<double>(o.n_gen) / seconds_since(t0);
   };
 
-  // Tensor parallel: this rank's traffic and time inside collectives during the timed runs.
-  Collective* group = model->group();
-  auto comm_now = [&] { return group ? group->stats() : CollectiveStats{}; };
+  // A group: this rank's traffic and time inside collectives during the timed runs (the
+  // stage's tensor group and the whole group's transfers together).
+  Collective* group = model->world();
+  Collective* tensor = model->tensor_group();
+  auto comm_now = [&] {
+    CollectiveStats s = group ? group->stats() : CollectiveStats{};
+    if (tensor != nullptr && tensor != group) {
+      const CollectiveStats t = tensor->stats();
+      s.bytes_sent += t.bytes_sent;
+      s.seconds += t.seconds;
+      s.calls += t.calls;
+    }
+    return s;
+  };
   CollectiveStats pp_comm, tg_comm;
   auto comm_since = [&](const CollectiveStats& a) {
     const CollectiveStats b = comm_now();
@@ -145,12 +156,13 @@ void bench(const BenchOptions& o) {
       j["tg_weights_gb_per_s"] = tg_gbs;
     }
     if (group) {
-      j["tp"] = group->size();
+      j["tp"] = model->shard().size;
+      j["pp"] = model->shard().n_stages;
       j["pp_comm_bytes_per_token"] = pp_tokens > 0 ? pp_comm.bytes_sent / pp_tokens : 0.0;
-      j["pp_comm_bytes_per_token_formula"] = model::tp_bytes_per_token(model->hparams(), group->size(), o.n_prompt, 1);
+      j["pp_comm_bytes_per_token_formula"] = model::bytes_per_token(model->hparams(), model->shard(), o.n_prompt, 1);
       j["pp_comm_time_fraction"] = pp_s > 0 ? pp_comm.seconds / pp_s : 0.0;
       j["tg_comm_bytes_per_token"] = tg_tokens > 0 ? tg_comm.bytes_sent / tg_tokens : 0.0;
-      j["tg_comm_bytes_per_token_formula"] = model::tp_bytes_per_token(model->hparams(), group->size(), 1, 1);
+      j["tg_comm_bytes_per_token_formula"] = model::bytes_per_token(model->hparams(), model->shard(), 1, 1);
       j["tg_comm_time_fraction"] = tg_s > 0 ? tg_comm.seconds / tg_s : 0.0;
       j["tg_comm_calls_per_token"] = tg_tokens > 0 ? static_cast<double>(tg_comm.calls) / tg_tokens : 0.0;
     }
@@ -173,10 +185,10 @@ void bench(const BenchOptions& o) {
   if (group == nullptr) return;
   auto comm_line = [&](const char* test, const CollectiveStats& c, double tokens, double secs, int64_t rows) {
     if (tokens <= 0) return;
-    fmt::print("{:<8} communication: {:.1f} KiB/token sent (formula {:.1f}), {:.1f} collectives/token, "
+    fmt::print("{:<8} communication (rank 0): {:.1f} KiB/token sent (formula {:.1f}), {:.1f} exchanges/token, "
                "{:.0f}% of the time inside them\n",
                test, c.bytes_sent / tokens / 1024,
-               model::tp_bytes_per_token(model->hparams(), group->size(), rows, 1) / 1024,
+               model::bytes_per_token(model->hparams(), model->shard(), rows, 1) / 1024,
                static_cast<double>(c.calls) / tokens, secs > 0 ? 100 * c.seconds / secs : 0.0);
   };
   comm_line("pp", pp_comm, pp_tokens, pp_s, o.n_prompt);

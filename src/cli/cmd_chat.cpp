@@ -26,8 +26,8 @@ struct ChatOptions {
 
 void chat(const ChatOptions& o) {
   auto model = load_model(o.model);
-  if (model->group() != nullptr)
-    throw_input("chat does not run tensor-parallel yet (--tp works with run, bench and perplexity)");
+  if (model->world() != nullptr)
+    throw_input("chat runs in one process (--tp and --pp work with run, bench, perplexity and serve)");
   const auto& tok = model->tokenizer();
   const model::ChatTemplate* tmpl = &model->chat_template();
   if (!model->has_own_chat_template()) fmt::print(stderr, "tandem: the model has no chat template; using ChatML\n");

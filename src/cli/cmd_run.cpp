@@ -39,7 +39,7 @@ void run(const RunOptions& o) {
   if (ids.empty()) throw_input("the prompt is empty and the model adds no BOS token: nothing to continue");
   model::Context ctx(*model, context_params(o.model));
   engine::SamplingParams sp = o.sampling;
-  if (Collective* group = model->group()) {  // every rank draws the same tokens
+  if (Collective* group = model->world()) {  // every rank draws the same tokens
     if (sp.seed == engine::SamplingParams::kRandomSeed) sp.seed = std::random_device{}();
     group->broadcast(&sp.seed, sizeof(sp.seed), 0);
   }

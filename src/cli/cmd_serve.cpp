@@ -62,7 +62,7 @@ size_t parse_bytes(const std::string& s, const char* flag) {
 // the job kills them anyway).
 void follow(const ModelOptions& o) {
   auto model = load_model(o);
-  const Collective& g = *model->group();
+  const Collective& g = *model->world();
   fmt::print(stderr, "tandem: rank {} of {} ready: following rank 0's steps\n", g.rank(), g.size());
   const int64_t steps = engine::follow(*model);
   fmt::print(stderr, "tandem: rank {} of {} stopped after {} steps\n", g.rank(), g.size(), steps);
@@ -79,7 +79,7 @@ void watch_stuck_group(const Collective& group, engine::Engine& eng, const std::
           "rank 0 received a signal while waiting {:.2f} s for the other ranks: one of them died or the launcher is "
           "ending the job", waited);
       fmt::print(stderr, "tandem: error: {}; in-flight requests were failed with 503\n", what);
-      eng.fail_all_unavailable("the tensor-parallel group failed (" + what + "); retry when it has been restarted");
+      eng.fail_all_unavailable("the group of processes running the model failed (" + what + "); retry when it has been restarted");
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
       std::_Exit(1);
     }
@@ -100,7 +100,7 @@ void serve(const ServeOptions& o) {
   server::ServerOptions http = o.http;
   if (http.model_name.empty()) http.model_name = std::filesystem::path(o.model.model).stem().string();
   const size_t kv_mem = o.kv_mem.empty() ? 0 : parse_bytes(o.kv_mem, "--kv-mem");
-  Collective* group = join_group(o.model);
+  Collective* group = join_group(o.model).world;
   if (group != nullptr && group->rank() != 0) {
     follow(o.model);
     return;
@@ -132,7 +132,7 @@ void serve(const ServeOptions& o) {
     // A collective that never completes (a hung or unreachable rank): the watchdog calls this
     // before it aborts the group.
     group->set_failure_handler([&eng](const std::string& what) {
-      eng.fail_all_unavailable("the tensor-parallel group failed (" + what + "); retry when it has been restarted");
+      eng.fail_all_unavailable("the group of processes running the model failed (" + what + "); retry when it has been restarted");
       std::this_thread::sleep_for(std::chrono::milliseconds(300));
     });
   }

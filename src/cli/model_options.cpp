@@ -39,6 +39,11 @@ void add_model_options(CLI::App* cmd, ModelOptions& o, int64_t default_ctx) {
                   "launcher (mpirun -n N tandem ... --tp N)")
       ->capture_default_str()
       ->check(CLI::Range(1, 1024));
+  cmd->add_option("--pp", o.pp,
+                  "pipeline parallel: split the layers into this many stages, one per group of --tp "
+                  "processes (mpirun -n TP*PP tandem ... --tp TP --pp PP)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));
   cmd->add_option("--tp-timeout", o.tp_timeout,
                   "seconds a rank waits for the others in one exchange before the whole group is aborted "
                   "(a dead, hung or unreachable rank)")
@@ -77,40 +82,60 @@ void add_generate_options(CLI::App* cmd, engine::GenerateOptions& g) {
 }
 
 // The MPI group of this process, joined once and kept until exit (MPI is per process).
-Collective* join_group(const ModelOptions& o) {
-  static std::unique_ptr<parallel::MpiComm> world;
-  static bool checked = false;
-  if (checked) return o.tp == 1 ? nullptr : world.get();
+Groups join_group(const ModelOptions& o) {
+  static std::unique_ptr<parallel::MpiComm> world, tensor;
+  static Groups groups;
+  static bool joined = false;
+  if (joined) return groups;
+  const int n = o.tp * o.pp;
+  const std::string how = o.pp == 1 ? fmt::format("--tp {}", o.tp)
+                        : o.tp == 1 ? fmt::format("--pp {}", o.pp)
+                                    : fmt::format("--tp {} --pp {}", o.tp, o.pp);
   if (!parallel::launched_by_mpi()) {
-    if (o.tp == 1) return nullptr;
-    throw_input("--tp {} needs {} processes started by an MPI launcher (mpirun -n {} tandem ...); this process was "
-                "not started by one",
-                o.tp, o.tp, o.tp);
+    if (n == 1) return {};
+    throw_input("{} needs {} processes started by an MPI launcher (mpirun -n {} tandem ...); this process was not "
+                "started by one",
+                how, n, n);
   }
   if (!world) world = parallel::MpiComm::world(o.tp_timeout);
-  if (world->size() != o.tp)
-    throw_input("--tp {} needs {} processes started by an MPI launcher (mpirun -n {} tandem ...); this group has {}",
-                o.tp, o.tp, o.tp, world->size());
-  if (o.tp == 1) return nullptr;
+  if (world->size() != n)
+    throw_input("{} needs {} processes started by an MPI launcher (mpirun -n {} tandem ...); this group has {}", how,
+                n, n, world->size());
+  joined = true;
+  if (n == 1) return {};
   // Everything that changes what a rank computes must be the same on every rank.
   const gguf::File f = gguf::File::open(o.model);
   parallel::check_same(*world, "model file", parallel::model_digest(o.model, f.data_offset()));
-  const std::string flags = fmt::format("{}|{}|{}|{}|{}", o.n_ctx, o.n_batch, o.kv_type, o.no_repack, o.tp);
-  parallel::check_same(*world, "flags (-c, -b, --kv-type, --no-repack, --tp)", XXH3_64bits(flags.data(), flags.size()));
+  const std::string flags = fmt::format("{}|{}|{}|{}|{}|{}", o.n_ctx, o.n_batch, o.kv_type, o.no_repack, o.tp, o.pp);
+  parallel::check_same(*world, "flags (-c, -b, --kv-type, --no-repack, --tp, --pp)",
+                       XXH3_64bits(flags.data(), flags.size()));
   if (world->rank() != 0 && std::freopen("/dev/null", "w", stdout) == nullptr)
     throw_runtime("rank {}: cannot silence stdout", world->rank());
-  checked = true;
-  return world.get();
+  // Stage s holds world ranks [s x tp, (s + 1) x tp); they split its tensors among themselves.
+  Collective* tensor_group = nullptr;
+  if (o.pp == 1) {
+    tensor_group = world.get();
+  } else if (o.tp > 1) {
+    tensor = world->split(world->rank() / o.tp, world->rank());
+    tensor_group = tensor.get();
+  }
+  groups = Groups(world.get(), tensor_group, o.pp);
+  return groups;
 }
 
 std::unique_ptr<model::Model> load_model(const ModelOptions& o) {
   if (o.threads > 0) ThreadPool::set_default_threads(o.threads);
-  Collective* group = join_group(o);
+  const Groups groups = join_group(o);
   model::BindOptions bind;
   bind.repack = !o.no_repack;
-  auto m = model::Model::load(o.model, bind, group);
-  TANDEM_LOG_INFO("loaded {}{}", m->describe(),
-                  group ? fmt::format(" (tensor-parallel rank {} of {})", group->rank(), group->size()) : "");
+  auto m = model::Model::load(o.model, bind, groups);
+  const model::Shard& sh = m->shard();
+  std::string where;
+  if (sh.tensor_split()) where += fmt::format("tensor-parallel rank {} of {}", sh.rank, sh.size);
+  if (sh.n_stages > 1)
+    where += fmt::format("{}pipeline stage {} of {}: layers {}-{}", where.empty() ? "" : ", ", sh.stage, sh.n_stages,
+                         sh.layer0, sh.layer0 + sh.n_layer - 1);
+  TANDEM_LOG_INFO("loaded {}{}", m->describe(), where.empty() ? "" : " (" + where + ")");
   return m;
 }
 

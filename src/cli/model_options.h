@@ -22,7 +22,8 @@ struct ModelOptions {
   int64_t n_batch = 128;  // prefill tokens per forward pass
   std::string kv_type = "f16";
   bool no_repack = false;
-  int tp = 1;                // tensor-parallel ranks (the MPI group's size)
+  int tp = 1;                // tensor-parallel ranks per pipeline stage
+  int pp = 1;                // pipeline stages (the MPI group has tp x pp ranks)
   double tp_timeout = 60;    // seconds a collective may wait for the other ranks
 };
 
@@ -32,13 +33,13 @@ void add_sampling_options(CLI::App* cmd, engine::SamplingParams& p);
 void add_generate_options(CLI::App* cmd, engine::GenerateOptions& g);
 
 // Sets the thread count, loads the model (InputError for a bad file) and logs what was loaded.
-// With --tp N (or under an MPI launcher) it first joins the MPI group, checks that the group
-// has N ranks and that every rank has the same model file and flags, and loads this rank's
-// slice; ranks other than 0 then write nothing to stdout.
+// With --tp N / --pp M (or under an MPI launcher) it first joins the MPI group, checks that the
+// group has N x M ranks and that every rank has the same model file and flags, and loads this
+// rank's slice; ranks other than 0 then write nothing to stdout.
 std::unique_ptr<model::Model> load_model(const ModelOptions& o);
 // The first step of load_model alone (a server must know its rank before it listens): joins the
-// MPI group once and checks it; null without --tp. Later calls return the same group.
-Collective* join_group(const ModelOptions& o);
+// MPI group once and checks it; no groups without --tp / --pp. Later calls return the same.
+Groups join_group(const ModelOptions& o);
 model::ContextParams context_params(const ModelOptions& o);
 
 // Reads a whole text file; InputError naming it when it cannot.

@@ -1,6 +1,7 @@
 // What a computation split over a group of processes needs from the group: the operations the
 // sharded forward pass calls (all-reduce of partial sums, all-gather of slices) and the few the
-// launcher needs (broadcast, barrier). An interface here, in core, so the model layer can call
+// launcher needs (broadcast, barrier), and point-to-point transfers between pipeline stages. An
+// interface here, in core, so the model layer can call
 // it without knowing MPI; parallel/ implements it (MpiComm). No group at all (a null pointer)
 // means one process holding the whole model.
 #pragma once
@@ -30,6 +31,9 @@ class Collective {
   virtual void all_gather(const void* mine, size_t bytes, void* all) = 0;
   // root's `bytes` at data to every rank.
   virtual void broadcast(void* data, size_t bytes, int root) = 0;
+  // Point to point (pipeline stages): `bytes` to rank dest / from rank src, matched in order.
+  virtual void send(const void* data, size_t bytes, int dest) = 0;
+  virtual void recv(void* data, size_t bytes, int src) = 0;
   virtual void barrier() = 0;
   virtual CollectiveStats stats() const = 0;
   // Seconds the collective in progress has been waiting (0: none in progress). Any thread may
@@ -38,6 +42,20 @@ class Collective {
   // Called (on another thread) when the group is found broken, before this process ends, with
   // the message that will be printed: a server fails its in-flight requests there.
   virtual void set_failure_handler(std::function<void(const std::string& what)> handler) { (void)handler; }
+};
+
+// How a model is spread over the processes of a job: pp pipeline stages of tp ranks each,
+// world rank = stage x tp + tensor rank. Null groups mean one process.
+struct Groups {
+  Collective* world = nullptr;   // every rank of the job
+  Collective* tensor = nullptr;  // the ranks of this stage, which split its layers' tensors
+  int pp = 1;                    // pipeline stages
+  Groups() = default;
+  // Tensor parallel over the whole group (one stage).
+  Groups(Collective* group) : world(group), tensor(group) {}  // NOLINT: implicit on purpose
+  Groups(Collective* w, Collective* t, int stages) : world(w), tensor(t), pp(stages) {}
+  int tp() const { return tensor ? tensor->size() : 1; }
+  int stage() const { return world ? world->rank() / tp() : 0; }
 };
 
 }  // namespace tandem

@@ -59,7 +59,7 @@ Engine::Engine(const model::Model& model, const EngineOptions& opts)
       pool_(pool_blocks(opts, n_ctx_, layout_), layout_.block_bytes(), static_cast<int32_t>(layout_.block_tokens())),
       sched_(pool_, std::max<int64_t>(opts.batch_tokens, 1), opts.parallel, opts.prefill_chunk),
       forward_(model, layout_, std::max<int64_t>(opts.batch_tokens, 1), n_ctx_, opts.pool),
-      group_(model.group()) {
+      group_(model.world()) {
   if (opts.batch_tokens < 1) throw_input("--batch-tokens {} must be at least 1", opts.batch_tokens);
   stats_.blocks_total = pool_.n_blocks();
   if (group_ != nullptr) {
@@ -206,7 +206,7 @@ void Engine::loop() {
 
 // Ends everything and stops the loop; the owner decides what happens to the process.
 void Engine::fail_group(const std::string& what) {
-  const std::string why = fmt::format("the tensor-parallel group failed ({}); retry when it has been restarted", what);
+  const std::string why = fmt::format("the group of processes running the model failed ({}); retry when it has been restarted", what);
   fail_all_unavailable(why);
   for (auto& s : live_) s->done = true;
   {

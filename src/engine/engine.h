@@ -37,7 +37,7 @@ struct EngineOptions {
   DType kv_type = DType::F16;
   int max_queue = 256;       // waiting requests beyond which submit() refuses
   ThreadPool* pool = nullptr;
-  // A tensor-parallel model (model.group()): called once, on the engine thread, when a step
+  // A model spread over a group (model.world()): called once, on the engine thread, when a step
   // fails (a rank died or is unreachable), after every request in flight ended with 503.
   std::function<void(const std::string& what)> on_group_failure = nullptr;
 };

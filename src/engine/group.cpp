@@ -47,7 +47,7 @@ void send_order(Collective& group, OrderKind kind, std::span<const cache::BlockC
 }
 
 int64_t follow(const model::Model& model, ThreadPool* pool) {
-  Collective* group = model.group();
+  Collective* group = model.world();
   TANDEM_CHECK(group != nullptr && group->rank() != 0, "follow() on rank 0 or without a group");
   int64_t w[5] = {};
   group->broadcast(w, sizeof(w), 0);

@@ -25,7 +25,8 @@ BatchForward::BatchForward(const Model& model, const KvLayout& layout, int64_t m
     : model_(&model),
       hp_(model.local_hparams()),
       n_vocab_(model.hparams().n_vocab),
-      group_(model.group()),
+      group_(model.tensor_group()),
+      world_(model.world()),
       layout_(layout),
       pool_(pool ? pool : &ThreadPool::global()),
       max_tokens_(max_tokens),
@@ -87,7 +88,11 @@ std::span<const float> BatchForward::run(std::span<const SeqStep> seqs) {
   ThreadPool& pool = *pool_;
   const QuantizeFn kv_quantize = quant_ops().quantize[static_cast<size_t>(layout_.dtype())];
 
-  embed(n, x);  // x: [n][E]
+  // x: [n][E], the token embeddings, or the previous stage's output.
+  const Shard& sh = model_->shard();
+  const int tp = sh.size;
+  if (sh.first_stage()) embed(n, x);
+  else world_->recv(x, floats(n, E), world_->rank() - tp);
   for (int64_t l = 0; l < hp_.n_layer; ++l) {
     const LayerWeights& L = w.layers[static_cast<size_t>(l)];
     // Attention block.
@@ -124,8 +129,25 @@ std::span<const float> BatchForward::run(std::span<const SeqStep> seqs) {
     reduce(h, n * E);
     add(x, h, x, n * E);
   }
+  if (!sh.last_stage()) world_->send(x, floats(n, E), world_->rank() + tp);  // the same rank of the next stage
   logits_.resize(static_cast<size_t>(n_out * n_vocab_));
   if (n_out == 0) return {};
+  if (sh.n_stages > 1) {
+    // The last stage computes the logits; every rank gets them (all run the same sampling).
+    if (sh.last_stage()) output(seqs, n_out);
+    world_->broadcast(logits_.data(), floats(n_out, n_vocab_), (sh.n_stages - 1) * tp);
+    return logits_;
+  }
+  output(seqs, n_out);
+  return logits_;
+}
+
+// Logits of the wanted rows (x) into logits_ [n_out][n_vocab].
+void BatchForward::output(std::span<const SeqStep> seqs, int64_t n_out) {
+  const ModelWeights& w = model_->weights();
+  const int64_t E = hp_.n_embd;
+  const float* x = x_.as<float>();
+  float* h = h_.as<float>();
   // Output: only the rows whose logits are wanted, in order.
   int64_t row = 0, o = 0;
   for (const SeqStep& sq : seqs) {
@@ -136,11 +158,10 @@ std::span<const float> BatchForward::run(std::span<const SeqStep> seqs) {
     row += len;
   }
   if (group_ == nullptr) {
-    matmul(w.output, h, E, n_out, logits_.data(), n_vocab_, pool, mm_scratch_);
-    return logits_;
+    matmul(w.output, h, E, n_out, logits_.data(), n_vocab_, *pool_, mm_scratch_);
+    return;
   }
   gather_logits(n_out);
-  return logits_;
 }
 
 void BatchForward::reduce(float* data, int64_t n) const {

@@ -53,11 +53,13 @@ class BatchForward {
   void reduce(float* data, int64_t n) const;
   void embed(int64_t n, float* x);
   void gather_logits(int64_t n_out);
+  void output(std::span<const SeqStep> seqs, int64_t n_out);
 
   const Model* model_;
   const HParams& hp_;  // this process's part (model.local_hparams())
   int64_t n_vocab_;    // the whole vocabulary
-  Collective* group_;  // null: the whole model here
+  Collective* group_;  // tensor parallel: this stage's ranks (null: whole tensors here)
+  Collective* world_;  // pipeline: every rank (activations to the next stage, logits from the last)
   KvLayout layout_;
   ThreadPool* pool_;
   int64_t max_tokens_, max_pos_;

@@ -4,20 +4,48 @@
 
 #include <malloc.h>
 
+#include <cstdio>
 #include <map>
 
 #include "core/error.h"
 
 namespace tandem::model {
 
-std::unique_ptr<Model> Model::load(const std::string& path, const BindOptions& opts, Collective* group) {
+namespace {
+
+// Pipeline stages by the bytes of their weights (what a decode step reads).
+std::vector<int64_t> stage_layers(const gguf::File& f, const HParams& hp, int stages) {
+  std::vector<double> cost(static_cast<size_t>(hp.n_layer), 0.0);
+  double output = 0;
+  for (const gguf::TensorInfo& t : f.tensors()) {
+    long long l = -1;
+    if (std::sscanf(t.name.c_str(), "blk.%lld.", &l) == 1 && l >= 0 && l < hp.n_layer)
+      cost[static_cast<size_t>(l)] += static_cast<double>(t.nbytes);
+    else if (t.name == (hp.tied_output ? "token_embd.weight" : "output.weight"))
+      output = static_cast<double>(t.nbytes);
+  }
+  return split_layers(cost, output, stages);
+}
+
+}  // namespace
+
+std::unique_ptr<Model> Model::load(const std::string& path, const BindOptions& opts, const Groups& groups) {
   std::unique_ptr<Model> m(new Model(gguf::File::open(path)));
   const Metadata meta(m->file_);
   m->hp_ = read_hparams(meta);
   BindOptions bind = opts;
-  if (group != nullptr && group->size() > 1) bind.shard = make_shard(m->hp_, group->rank(), group->size());
+  const int tp = groups.tp();
+  if (tp > 1) bind.shard = make_shard(m->hp_, groups.tensor->rank(), tp);
+  if (groups.pp > 1) {
+    TANDEM_CHECK(groups.world != nullptr && groups.world->size() == tp * groups.pp, "{} ranks for tp {} x pp {}",
+                 groups.world ? groups.world->size() : 1, tp, groups.pp);
+    if (tp == 1) bind.shard = make_shard(m->hp_, 0, 1);
+    m->stage_starts_ = stage_layers(m->file_, m->hp_, groups.pp);
+    set_stage(bind.shard, m->stage_starts_, groups.stage());
+  }
   m->shard_ = bind.shard;
-  m->group_ = group;
+  m->groups_ = bind.shard.whole() ? Groups{} : groups;
+  if (tp == 1) m->groups_.tensor = nullptr;
   m->local_hp_ = bind.shard.whole() ? m->hp_ : model::local_hparams(m->hp_, bind.shard);
   // The tokenizer first: its temporary tables come and go before the weights take memory, so
   // they do not add to the peak.

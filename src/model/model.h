@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/collective.h"
 #include "gguf/file.h"
@@ -19,11 +20,12 @@ class Model {
  public:
   // Opens, validates and binds `path`. InputError for a missing or malformed file, an
   // unsupported architecture or tensor type, a missing tensor or a bad shape.
-  // With a group of more than one process, this process binds and computes only its tensor-
-  // parallel slice (model/shard.h; opts.shard is set from the group) and the forward pass
-  // exchanges partial results through the group, which must outlive the model.
+  // Spread over groups of processes, this process binds and computes only its slice: its
+  // stage's layers (pipeline) and its part of their tensors (tensor parallel; model/shard.h,
+  // opts.shard is set from the groups), and the forward pass exchanges activations and partial
+  // results through the groups, which must outlive the model.
   static std::unique_ptr<Model> load(const std::string& path, const BindOptions& opts = {},
-                                     Collective* group = nullptr);
+                                     const Groups& groups = {});
 
   const gguf::File& file() const { return file_; }
   const HParams& hparams() const { return hp_; }
@@ -31,7 +33,13 @@ class Model {
   // the model is whole). KV layouts and activation buffers are sized by it.
   const HParams& local_hparams() const { return local_hp_; }
   const Shard& shard() const { return shard_; }
-  Collective* group() const { return shard_.whole() ? nullptr : group_; }
+  // Every rank of the job (null: this process holds the whole model).
+  Collective* world() const { return groups_.world; }
+  // The ranks splitting this stage's tensors (null: not tensor parallel).
+  Collective* tensor_group() const { return groups_.tensor; }
+  const Groups& groups() const { return groups_; }
+  // Pipeline: every stage's first layer, then n_layer (empty without stages).
+  const std::vector<int64_t>& stage_starts() const { return stage_starts_; }
   const ModelWeights& weights() const { return weights_; }
   const Tokenizer& tokenizer() const { return tokenizer_; }
   // The file's tokenizer.chat_template, or ChatML when it has none (as llama.cpp falls back).
@@ -47,7 +55,8 @@ class Model {
   gguf::File file_;
   HParams hp_, local_hp_;
   Shard shard_;
-  Collective* group_ = nullptr;
+  Groups groups_;
+  std::vector<int64_t> stage_starts_;
   ModelWeights weights_;
   Tokenizer tokenizer_;
   std::optional<ChatTemplate> chat_template_;  // always set after load

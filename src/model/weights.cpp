@@ -137,8 +137,8 @@ ModelWeights bind_weights(const gguf::File& file, const HParams& hp,
   };
   // Tensor parallel: this rank's rows (heads, ff columns, vocabulary) and input columns.
   const Shard& sh = opts.shard;
-  auto rows = [&](int64_t begin, int64_t count) { return sh.whole() ? Cut{} : Cut{Axis::Rows, begin, count}; };
-  auto cols = [&](int64_t begin, int64_t count) { return sh.whole() ? Cut{} : Cut{Axis::Cols, begin, count}; };
+  auto rows = [&](int64_t begin, int64_t count) { return sh.tensor_split() ? Cut{Axis::Rows, begin, count} : Cut{}; };
+  auto cols = [&](int64_t begin, int64_t count) { return sh.tensor_split() ? Cut{Axis::Cols, begin, count} : Cut{}; };
   const int64_t hk = hp.head_dim_k, hv = hp.head_dim_v;
   auto vec_slice = [&](const std::string& name, int64_t begin) -> const float* {
     const float* v = vec(name);
@@ -147,23 +147,31 @@ ModelWeights bind_weights(const gguf::File& file, const HParams& hp,
 
   const gguf::TensorInfo* embd = info("token_embd.weight");
   TANDEM_CHECK(embd != nullptr, "token_embd.weight not declared");
-  w.output_norm = vec("output_norm.weight");
-  w.output = hp.tied_output ? b.matrix(*embd, rows(sh.vocab0, sh.n_vocab))
-                            : mat("output.weight", rows(sh.vocab0, sh.n_vocab));
-  // A tied table read through its repacked copy (its file pages are gone), or through its shard's
-  // rows; otherwise the mapping (also when the output matrix is an f16 copy: lookups keep the
-  // file's exact values).
-  w.tok_embd_sharded = hp.tied_output && !sh.whole();
-  if (hp.tied_output && (w.output.packed || w.tok_embd_sharded)) {
-    w.tok_embd = w.output;
-  } else {
-    w.tok_embd = WeightMatrix::of(file.view(*embd));
-    if (w.output.data != w.tok_embd.data) w.tok_embd_in_file = embd;  // not also read as the output
+  // Pipeline: the first stage embeds, the last one computes the logits; the others hold neither.
+  if (sh.last_stage()) {
+    w.output_norm = vec("output_norm.weight");
+    w.output = hp.tied_output ? b.matrix(*embd, rows(sh.vocab0, sh.n_vocab))
+                              : mat("output.weight", rows(sh.vocab0, sh.n_vocab));
+  }
+  if (sh.first_stage()) {
+    // A tied table read through its repacked copy (its file pages are gone), or through its
+    // shard's rows; otherwise the mapping (also when the output matrix is an f16 copy: lookups
+    // keep the file's exact values).
+    const bool tied_here = hp.tied_output && sh.last_stage();
+    w.tok_embd_sharded = tied_here && sh.tensor_split();
+    if (tied_here && (w.output.packed || w.tok_embd_sharded)) {
+      w.tok_embd = w.output;
+    } else {
+      w.tok_embd = WeightMatrix::of(file.view(*embd));
+      if (w.output.data != w.tok_embd.data) w.tok_embd_in_file = embd;  // not also read as the output
+    }
   }
   w.rope_freqs = vec("rope_freqs.weight");
-  w.layers.resize(static_cast<size_t>(hp.n_layer));
-  for (int64_t l = 0; l < hp.n_layer; ++l) {
-    LayerWeights& L = w.layers[static_cast<size_t>(l)];
+  const int64_t layer0 = sh.n_layer < 0 ? 0 : sh.layer0, n_layer = sh.n_layer < 0 ? hp.n_layer : sh.n_layer;
+  w.layers.resize(static_cast<size_t>(n_layer));
+  for (int64_t i = 0; i < n_layer; ++i) {
+    const int64_t l = layer0 + i;
+    LayerWeights& L = w.layers[static_cast<size_t>(i)];
     auto n = [l](const char* s) { return fmt::format("blk.{}.{}", l, s); };
     L.attn_norm = vec(n("attn_norm.weight"));
     L.wq = mat(n("attn_q.weight"), rows(sh.head0 * hk, sh.n_head * hk));

@@ -42,7 +42,7 @@ struct ModelWeights {
   const float* output_norm = nullptr;   // [n_embd]
   WeightMatrix output;                  // [n_vocab][n_embd] (the embedding table when tied); a shard: its rows
   const float* rope_freqs = nullptr;    // [n_rot / 2] or null
-  std::vector<LayerWeights> layers;
+  std::vector<LayerWeights> layers;     // this stage's layers (all of them without a pipeline)
   std::vector<AlignedBuffer> owned;     // f32 vectors and matrices converted at load
   size_t mapped_bytes = 0;              // bytes of the file the forward pass reads
 };
@@ -51,7 +51,8 @@ struct BindOptions {
   // Repack matrices whose type has a packed kernel at the active ISA level (kernels/packed.h)
   // into owned memory and drop their file pages; off: every matrix reads the mapping.
   bool repack = true;
-  // Tensor parallel: bind only this rank's slice of every matrix (model/shard.h); whole by default.
+  // Bind only this rank's part: its stage's layers, its slice of every matrix (model/shard.h);
+  // whole by default.
   Shard shard;
 };
 

@@ -28,6 +28,8 @@ int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
+MPI_Comm& comm_of(void* c) { return *static_cast<MPI_Comm*>(c); }
+
 int count_of(size_t n) {
   TANDEM_CHECK(n <= static_cast<size_t>(INT_MAX), "MPI message of {} elements", n);
   return static_cast<int>(n);
@@ -71,8 +73,28 @@ std::unique_ptr<MpiComm> MpiComm::world(double timeout_s) {
   int rank = 0, size = 1;
   check(MPI_Comm_rank(MPI_COMM_WORLD, &rank), "comm_rank");
   check(MPI_Comm_size(MPI_COMM_WORLD, &size), "comm_size");
-  std::unique_ptr<MpiComm> c(new MpiComm(rank, size));
+  std::unique_ptr<MpiComm> c(new MpiComm(new MPI_Comm(MPI_COMM_WORLD), rank, size));
+  c->world_ = true;
+  c->timeout_s_ = timeout_s;
   if (timeout_s > 0 && size > 1) c->watch(timeout_s);
+  return c;
+}
+
+std::unique_ptr<MpiComm> MpiComm::split(int color, int key) {
+  MPI_Comm sub = MPI_COMM_NULL;
+  {
+    const Timed t(*this, "split", 0.0);
+    check(MPI_Comm_split(comm_of(comm_), color, key, &sub), "comm_split");
+  }
+  check(MPI_Comm_set_errhandler(sub, MPI_ERRORS_RETURN), "set_errhandler");
+  int rank = 0, size = 1;
+  check(MPI_Comm_rank(sub, &rank), "comm_rank");
+  check(MPI_Comm_size(sub, &size), "comm_size");
+  std::unique_ptr<MpiComm> c(new MpiComm(new MPI_Comm(sub), rank, size));
+  c->timeout_s_ = timeout_s_;
+  if (timeout_s_ > 0 && size > 1) c->watch(timeout_s_);
+  std::lock_guard<std::mutex> lock(mu_);
+  c->on_failure_ = on_failure_;
   return c;
 }
 
@@ -120,23 +142,26 @@ MpiComm::~MpiComm() {
   }
   int finalized = 0;
   MPI_Finalized(&finalized);
-  if (!finalized) MPI_Finalize();
+  auto* comm = static_cast<MPI_Comm*>(comm_);
+  if (!world_ && !finalized) MPI_Comm_free(comm);
+  delete comm;
+  if (world_ && !finalized) MPI_Finalize();
 }
 
 void MpiComm::all_reduce_sum(float* data, size_t n) {
   const Timed t(*this, "all-reduce", 2.0 * (size_ - 1) / size_ * static_cast<double>(n * sizeof(float)));
-  check(MPI_Allreduce(MPI_IN_PLACE, data, count_of(n), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD), "allreduce");
+  check(MPI_Allreduce(MPI_IN_PLACE, data, count_of(n), MPI_FLOAT, MPI_SUM, comm_of(comm_)), "allreduce");
 }
 
 void MpiComm::all_gather(const void* mine, size_t bytes, void* all) {
   const Timed t(*this, "all-gather", static_cast<double>(bytes) * (size_ - 1));
-  check(MPI_Allgather(mine, count_of(bytes), MPI_BYTE, all, count_of(bytes), MPI_BYTE, MPI_COMM_WORLD), "allgather");
+  check(MPI_Allgather(mine, count_of(bytes), MPI_BYTE, all, count_of(bytes), MPI_BYTE, comm_of(comm_)), "allgather");
 }
 
 void MpiComm::broadcast(void* data, size_t bytes, int root) {
   const Timed t(*this, "broadcast", rank_ == root ? static_cast<double>(bytes) : 0.0);
   MPI_Request req = MPI_REQUEST_NULL;
-  check(MPI_Ibcast(data, count_of(bytes), MPI_BYTE, root, MPI_COMM_WORLD, &req), "bcast");
+  check(MPI_Ibcast(data, count_of(bytes), MPI_BYTE, root, comm_of(comm_), &req), "bcast");
   // Poll: a few hundred tries back to back (a broadcast that is about to arrive), then with
   // sleeps of 0.2 ms, so that a rank waiting for its next order costs no core.
   for (int tries = 0;; ++tries) {
@@ -147,9 +172,19 @@ void MpiComm::broadcast(void* data, size_t bytes, int root) {
   }
 }
 
+void MpiComm::send(const void* data, size_t bytes, int dest) {
+  const Timed t(*this, "send", static_cast<double>(bytes));
+  check(MPI_Send(data, count_of(bytes), MPI_BYTE, dest, 0, comm_of(comm_)), "send");
+}
+
+void MpiComm::recv(void* data, size_t bytes, int src) {
+  const Timed t(*this, "receive", 0.0);
+  check(MPI_Recv(data, count_of(bytes), MPI_BYTE, src, 0, comm_of(comm_), MPI_STATUS_IGNORE), "recv");
+}
+
 void MpiComm::barrier() {
   const Timed t(*this, "barrier", 0.0);
-  check(MPI_Barrier(MPI_COMM_WORLD), "barrier");
+  check(MPI_Barrier(comm_of(comm_)), "barrier");
 }
 
 }  // namespace tandem::parallel

@@ -37,6 +37,11 @@ class MpiComm final : public Collective {
   void all_reduce_sum(float* data, size_t n) override;
   void all_gather(const void* mine, size_t bytes, void* all) override;
   void broadcast(void* data, size_t bytes, int root) override;
+  void send(const void* data, size_t bytes, int dest) override;
+  void recv(void* data, size_t bytes, int src) override;
+  // The ranks with the same color, ordered by key (MPI_Comm_split; collective over this group),
+  // with the same timeout.
+  std::unique_ptr<MpiComm> split(int color, int key);
   void barrier() override;
   // bytes_sent counts what the usual algorithms send per rank: an all-reduce of n floats
   // 2 (size - 1) / size * 4n (ring), an all-gather (size - 1) * bytes.
@@ -46,9 +51,12 @@ class MpiComm final : public Collective {
 
  private:
   friend class Timed;
-  MpiComm(int rank, int size) : rank_(rank), size_(size) {}
+  MpiComm(void* comm, int rank, int size) : comm_(comm), rank_(rank), size_(size) {}
   void watch(double timeout_s);
+  void* comm_;  // a heap MPI_Comm (opaque, so that users of this header need no mpi.h)
+  bool world_ = false;
   int rank_, size_;
+  double timeout_s_ = 0;
   CollectiveStats stats_;
   // The watchdog: the collective in progress (null: none) and since when (steady clock, ns).
   std::atomic<const char*> busy_{nullptr};

@@ -1,4 +1,5 @@
-// --tp from the outside: `mpirun -n 2 tandem run --tp 2` prints what one process prints (greedy);
+// --tp and --pp from the outside: `mpirun -n 2 tandem run --tp 2` (or --pp 2, or -n 4 with both)
+// prints what one process prints (greedy);
 // mismatched ranks and a missing launcher are one clear error with exit code 2; a killed or a
 // hung rank ends the whole job within seconds.
 #include <gtest/gtest.h>
@@ -22,6 +23,30 @@ TEST(TensorParallelCli, TwoRanksPrintWhatOneProcessPrints) {
   const RunResult two = run_command(kMpirun + " -n 2 " + TANDEM_BINARY + args + " --tp 2");
   ASSERT_EQ(two.exit_code, 0) << two.err;
   EXPECT_EQ(two.out, one.out) << "only rank 0 prints, and the same text";
+}
+
+TEST(TensorParallelCli, StagesAndBothPrintWhatOneProcessPrints) {
+  const std::string args = " run -m " + kModel + " -p 'Once upon a time' -n 24 --temp 0 -t 1";
+  const RunResult one = run_tandem(args);
+  ASSERT_EQ(one.exit_code, 0) << one.err;
+  const RunResult pp = run_command(kMpirun + " -n 2 -x TANDEM_LOG=info " + TANDEM_BINARY + args + " --pp 2");
+  ASSERT_EQ(pp.exit_code, 0) << pp.err;
+  EXPECT_EQ(pp.out, one.out);
+  // Stages balanced by weight bytes: the last one also holds the output matrix (2 MiB, more than
+  // a layer's 1.7 MiB), so it takes 3 of the 8 layers.
+  EXPECT_NE(pp.err.find("pipeline stage 1 of 2: layers 5-7"), std::string::npos) << pp.err;
+  const RunResult both = run_command(kMpirun + " -n 4 " + TANDEM_BINARY + args + " --tp 2 --pp 2");
+  ASSERT_EQ(both.exit_code, 0) << both.err;
+  EXPECT_EQ(both.out, one.out);
+}
+
+TEST(TensorParallelCli, AGroupOfTheWrongSizeIsOneLine) {
+  const RunResult r = run_command(kMpirun + " -n 2 " + TANDEM_BINARY + " run -m " + kModel + " -p x -n 1 --tp 2 --pp 2");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("--tp 2 --pp 2 needs 4 processes started by an MPI launcher (mpirun -n 4 tandem ...); this "
+                       "group has 2"),
+            std::string::npos)
+      << r.err;
 }
 
 TEST(TensorParallelCli, RanksWithDifferentFlagsAreRefused) {

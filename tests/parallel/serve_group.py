@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""`mpirun -n 2 tandem serve --tp 2` against one process, over HTTP:
+"""`mpirun -n N tandem serve` with --tp 2, --pp 2 and both, against one process, over HTTP:
   - concurrent greedy requests (two with the same long prompt, so the ranks must repeat the
     scheduler's shared blocks) get the same text as from one process;
   - SIGTERM to rank 0 drains, stops the follower, and the job exits 0;
@@ -34,14 +34,17 @@ def check(ok, what):
 class Server:
     """A tandem serve process (or an mpirun job of them) on a free port."""
 
-    def __init__(self, ranks, extra=()):
+    def __init__(self, layout=(), extra=()):
+        ranks = 1
+        for flag, n in zip(layout[::2], layout[1::2]):
+            ranks *= int(n)
         self.dir = tempfile.mkdtemp(prefix="tandem-serve-group-")
         self.log_path = os.path.join(self.dir, "log")
         cmd = [BIN, "serve", "-m", MODEL, "--port", "0", "-t", "1", "-c", "4096", *extra]
         if ranks > 1:
             # Each rank writes its pid, so a test can signal one of them.
             wrap = 'echo $$ > %s/rank$OMPI_COMM_WORLD_RANK.pid; exec "$@"' % self.dir
-            cmd = [*MPIRUN, "-n", str(ranks), "sh", "-c", wrap, "sh", *cmd, "--tp", str(ranks)]
+            cmd = [*MPIRUN, "-n", str(ranks), "sh", "-c", wrap, "sh", *cmd, *layout]
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.log, start_new_session=True)
         self.port = None
@@ -126,38 +129,48 @@ REQUESTS = [completion("Once upon a time", 40), completion(LONG, 400), completio
             completion("The capital of France is", 16), completion("1, 2, 3, 4,", 20)]
 
 
-def same_outputs():
-    one = Server(1)
+def same_outputs(layouts):
+    one = Server()
     try:
         want = [text_of(*one.post("/v1/completions", r)) for r in REQUESTS]
         want_stream = stream_text(one.post("/v1/completions", completion("Hello", 24, stream=True))[1])
     finally:
         one.stop()
-    group = Server(2, ["--parallel", "8"])
-    try:
-        def send(i, r):
-            if i == 2:
-                time.sleep(0.3)  # while request 1 (the same prompt) runs: its blocks are shared
-            return text_of(*group.post("/v1/completions", r))
-        got = concurrently([lambda i=i, r=r: send(i, r) for i, r in enumerate(REQUESTS)])
-        for i, (w, g) in enumerate(zip(want, got)):
-            check(w == g and not w.startswith("HTTP"), "request %d: --tp 2 text equals one process's: %r vs %r" % (i, g, w))
-        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % group.port) as m:
-            shared = re.search(r"^tandem_prefix_shared_tokens_total (\d+)", m.read().decode(), re.M)
-        check(shared is not None and int(shared.group(1)) > 0, "the ranks repeated shared blocks: %s" % (shared and shared.group(0)))
-        got_stream = stream_text(group.post("/v1/completions", completion("Hello", 24, stream=True))[1])
-        check(got_stream == want_stream and got_stream != "", "streamed text equals one process's: %r" % got_stream)
-        os.kill(group.rank_pid(0), signal.SIGTERM)
-        rc = group.wait(60)
-        log = group.text()
-        check(rc == 0, "SIGTERM to rank 0 ends the job with exit 0 (got %s)" % rc)
-        check(re.search(r"rank 1 of 2 stopped after \d+ steps", log) is not None, "the follower was stopped by rank 0")
-    finally:
-        group.stop()
+    for layout in layouts:
+        group = Server(layout, ["--parallel", "8"])
+        name = " ".join(layout)
+        try:
+            def send(i, r):
+                if i == 2:
+                    time.sleep(0.3)  # while request 1 (the same prompt) runs: its blocks are shared
+                return text_of(*group.post("/v1/completions", r))
+            got = concurrently([lambda i=i, r=r: send(i, r) for i, r in enumerate(REQUESTS)])
+            for i, (w, g) in enumerate(zip(want, got)):
+                check(w == g and not w.startswith("HTTP"), "%s: request %d's text equals one process's: %r vs %r" % (name, i, g, w))
+            with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % group.port) as m:
+                shared = re.search(r"^tandem_prefix_shared_tokens_total (\d+)", m.read().decode(), re.M)
+            check(shared is not None and int(shared.group(1)) > 0, "%s: the ranks repeated shared blocks: %s" % (name, shared and shared.group(0)))
+            got_stream = stream_text(group.post("/v1/completions", completion("Hello", 24, stream=True))[1])
+            check(got_stream == want_stream and got_stream != "", "%s: streamed text equals one process's: %r" % (name, got_stream))
+            os.kill(group.rank_pid(0), signal.SIGTERM)
+            rc = group.wait(60)
+            log = group.text()
+            check(rc == 0, "%s: SIGTERM to rank 0 ends the job with exit 0 (got %s)" % (name, rc))
+            n = len(re.findall(r"rank \d+ of \d+ stopped after \d+ steps", log))
+            check(n == group_size(layout) - 1, "%s: rank 0 stopped all %d followers (%d)" % (name, group_size(layout) - 1, n))
+        finally:
+            group.stop()
 
 
-def failing_follower(sig, name):
-    group = Server(2, ["--tp-timeout", "3"])
+def group_size(layout):
+    n = 1
+    for v in layout[1::2]:
+        n *= int(v)
+    return n
+
+
+def failing_follower(layout, sig, name):
+    group = Server(layout, ["--tp-timeout", "3"])
     try:
         t0 = time.time()
         results = {}
@@ -176,11 +189,11 @@ def failing_follower(sig, name):
         check(rc is not None and rc != 0, "%s follower: the job exits non-zero (got %s) after %.1f s" % (name, rc, elapsed))
         check(elapsed < 30, "%s follower: no rank hangs (%.1f s)" % (name, elapsed))
         status, body = results.get("plain", (0, "no answer"))
-        ok = status == 503 and json.loads(body)["error"]["type"] == "server_error" and "group failed" in body
+        ok = status == 503 and json.loads(body)["error"]["type"] == "server_error" and "running the model failed" in body
         check(ok, "%s follower: the request gets 503 naming the failure: %d %s" % (name, status, body[:300]))
         status, body = results.get("stream", (0, "no answer"))
         err = [json.loads(l[6:]) for l in body.splitlines() if l.startswith('data: {"error"')]
-        check(status == 200 and len(err) == 1 and "group failed" in err[0]["error"]["message"] and body.endswith("data: [DONE]\n\n"),
+        check(status == 200 and len(err) == 1 and "running the model failed" in err[0]["error"]["message"] and body.endswith("data: [DONE]\n\n"),
               "%s follower: the stream ends with an error event and [DONE]: %s" % (name, body[-300:]))
         check(len(results) == 2, "%s follower: both clients got an answer" % name)
     finally:
@@ -188,7 +201,7 @@ def failing_follower(sig, name):
 
 
 def idle_hang():
-    group = Server(2, ["--tp-timeout", "2"])
+    group = Server(["--tp", "2"], ["--tp-timeout", "2"])
     try:
         t0 = time.time()
         os.kill(group.rank_pid(1), signal.SIGSTOP)
@@ -200,10 +213,11 @@ def idle_hang():
         group.stop()
 
 
-same_outputs()
+same_outputs([["--tp", "2"], ["--pp", "2"], ["--tp", "2", "--pp", "2"]])
 idle_hang()
-failing_follower(signal.SIGSTOP, "hung")
-failing_follower(signal.SIGKILL, "dead")
+failing_follower(["--tp", "2"], signal.SIGSTOP, "tp 2, hung")
+failing_follower(["--tp", "2"], signal.SIGKILL, "tp 2, dead")
+failing_follower(["--pp", "2"], signal.SIGSTOP, "pp 2, hung")
 if FAILURES:
     print("%d failed" % len(FAILURES))
     sys.exit(1)
