@@ -4,6 +4,7 @@
 // p50 / p99, and failures.
 //   node bench/load.mjs --bin build/tandem --model FILE [--streams 1,4,16,32] [--requests-per-stream 3]
 //                       [--max-tokens 128] [--prompt-tokens 16,48,128,256] [--rounds R] [--json OUT]
+//                       [--server-args "--tp 2"] [--launch "mpirun -n 2"]
 // With --rounds R the stream counts are measured R times in alternation (the machine's speed
 // drifts) and each figure is the median over the rounds.
 import { parseArgs, startServer } from './serve_process.mjs';
@@ -41,7 +42,7 @@ async function calibrate(base) {
 
 async function start() {
   return startServer(BIN, MODEL, ['-t', THREADS, '--parallel', String(Math.max(...STREAMS)), '-c', args.ctx ?? '4096',
-    '--max-queue', '1024', ...(args['server-args'] ? args['server-args'].split(' ') : [])]);
+    '--max-queue', '1024', ...(args['server-args'] ? args['server-args'].split(' ') : [])], args.launch ?? '');
 }
 
 // The engine's step counters from /metrics.

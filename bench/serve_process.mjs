@@ -1,9 +1,11 @@
 // Starts `tandem serve` on a free loopback port for the load and soak scripts: resolves once
-// /health says the model is loaded. extra: further flags.
+// /health says the model is loaded. extra: further flags; launcher: a command line that starts
+// it, e.g. 'mpirun -n 2' for a group of processes (with --tp / --pp in extra).
 import { spawn } from 'node:child_process';
 
-export async function startServer(bin, model, extra = []) {
-  const proc = spawn(bin, ['serve', '-m', model, '--port', '0', ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
+export async function startServer(bin, model, extra = [], launcher = '') {
+  const argv = [...launcher.split(' ').filter(Boolean), bin, 'serve', '-m', model, '--port', '0', ...extra];
+  const proc = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   const port = await new Promise((res, rej) => {
     proc.stderr.on('data', d => { err += d; const m = /listening on http:\/\/[\d.]+:(\d+)/.exec(err); if (m) res(Number(m[1])); });

@@ -9,10 +9,12 @@ Runs `tandem bench --json` (pp512, tg128) on
   - --tp 2 across two "hosts": network namespaces joined by a veth pair (scripts/netns-group,
     1 thread per rank; skipped without root),
   - --tp 4 on this host (4 ranks on 2 cores: memory per rank, speed only indicative),
+  - --pp 2 on this host and across the two namespaces, --tp 2 --pp 2 on this host (4 ranks),
 alternating the configurations REPS times (default 3) and printing medians, each rank's peak RSS
 against the file size, and the bytes communicated per token (counted from the collectives the
 forward pass makes) next to the formula's prediction, with the share of time spent inside
-collectives. JSON: BUILD_DIR/bench/group.json.
+collectives. Then `tandem serve` under load (bench/load.mjs, 1 and 16 concurrent streams) as one
+process with 2 threads, --tp 2 and --pp 2 (1 thread per rank). JSON: BUILD_DIR/bench/group.json.
 """
 import json
 import os
@@ -33,7 +35,43 @@ def configs(tandem):
         ("--tp 2, this host", MPI_LOCAL + ["-n", "2"], bench + ["-t", "1", "--tp", "2"]),
         ("--tp 2, two hosts (netns)", [os.path.join(ROOT, "scripts", "netns-group"), "--"], bench + ["-t", "1", "--tp", "2"]),
         ("--tp 4, this host", MPI_LOCAL + ["-n", "4"], bench + ["-t", "1", "--tp", "4"]),
+        ("--pp 2, this host", MPI_LOCAL + ["-n", "2"], bench + ["-t", "1", "--pp", "2"]),
+        ("--pp 2, two hosts (netns)", [os.path.join(ROOT, "scripts", "netns-group"), "--"], bench + ["-t", "1", "--pp", "2"]),
+        ("--tp 2 --pp 2, this host", MPI_LOCAL + ["-n", "4"], bench + ["-t", "1", "--tp", "2", "--pp", "2"]),
     ]
+
+
+# Serving under load (bench/load.mjs): 1 and 16 concurrent streaming clients.
+SERVE = [
+    ("serve, 1 process, 2 threads", "", ["--threads", "2"]),
+    ("serve --tp 2, this host", " ".join(MPI_LOCAL + ["-n", "2"]), ["--threads", "1", "--server-args", "--tp 2"]),
+    ("serve --pp 2, this host", " ".join(MPI_LOCAL + ["-n", "2"]), ["--threads", "1", "--server-args", "--pp 2"]),
+]
+
+
+def serve_loads(build, model):
+    tandem = os.path.join(build, "tandem")
+    print(f"\nServing {os.path.basename(model)}: bench/load.mjs, 2 requests per stream of 64 tokens, mixed prompts")
+    print(f"{'configuration':<30} {'1 stream tok/s':>15} {'16 streams tok/s':>17} {'x 1':>6} {'TPOT p50 1 / 16 (ms)':>22}")
+    summary = {}
+    for name, launch, extra in SERVE:
+        out = os.path.join(build, "bench", "load-" + "".join(c if c.isalnum() else "_" for c in name) + ".json")
+        cmd = ["node", os.path.join(ROOT, "bench", "load.mjs"), "--bin", tandem, "--model", model, "--streams", "1,16",
+               "--requests-per-stream", "2", "--max-tokens", "64", "--json", out] + extra
+        if launch:
+            cmd += ["--launch", launch]
+        p = subprocess.run(cmd, capture_output=True, text=True)
+        if p.returncode != 0:
+            print(f"{name:<30} failed: {(p.stderr.strip().splitlines() or ['exit %d' % p.returncode])[-1]}")
+            continue
+        with open(out) as f:
+            rows = {r["streams"]: r for r in json.load(f)["rows"]}
+        one, many = rows[1], rows[16]
+        print(f"{name:<30} {one['tokens_per_s']:>15.1f} {many['tokens_per_s']:>17.1f} {many['tokens_per_s'] / one['tokens_per_s']:>6.2f} "
+              f"{1000 * one['tpot_p50']:>10.1f} / {1000 * many['tpot_p50']:<10.1f}")
+        summary[name] = {"tokens_per_s_1": one["tokens_per_s"], "tokens_per_s_16": many["tokens_per_s"],
+                         "tpot_p50_1": one["tpot_p50"], "tpot_p50_16": many["tpot_p50"], "failed": one["failed"] + many["failed"]}
+    return summary
 
 
 def run(prefix, cmd, model):
@@ -78,13 +116,13 @@ def main():
         file_mib = runs[0]["file_bytes"] / 2**20
         print(f"{name:<28} {pp:>12.1f} {tg:>12.2f} {rss / 2**20:>10.1f} MiB {100 * rss / runs[0]['file_bytes']:>7.1f}%")
         summary[name] = {"pp512": pp, "tg128": tg, "peak_rss_bytes": rss, "file_bytes": runs[0]["file_bytes"]}
-        if "tp" in runs[0]:
+        if "pp_comm_bytes_per_token" in runs[0]:
             for test in ("pp", "tg"):
                 meas = statistics.median(x[f"{test}_comm_bytes_per_token"] for x in runs)
                 formula = runs[0][f"{test}_comm_bytes_per_token_formula"]
                 frac = statistics.median(x[f"{test}_comm_time_fraction"] for x in runs)
-                print(f"{'':<28} {test}: {meas / 1024:.1f} KiB/token sent per rank (formula {formula / 1024:.1f}), "
-                      f"{100 * frac:.0f}% of the time inside collectives")
+                print(f"{'':<28} {test}: {meas / 1024:.1f} KiB/token sent by rank 0 (formula {formula / 1024:.1f}), "
+                      f"{100 * frac:.0f}% of its time inside exchanges")
                 summary[name][f"{test}_comm_bytes_per_token"] = meas
                 summary[name][f"{test}_comm_time_fraction"] = frac
     one = summary.get("1 process, 2 threads")
@@ -94,10 +132,11 @@ def main():
               f"{100 * two['tg128'] / one['tg128']:.0f}% of one process with 2 threads; pp512 "
               f"{100 * two['pp512'] / one['pp512']:.0f}%; peak RSS per rank {100 * two['peak_rss_bytes'] / two['file_bytes']:.1f}% "
               f"of the {file_mib:.0f} MiB file")
+    os.makedirs(os.path.join(build, "bench"), exist_ok=True)
+    serving = serve_loads(build, model)
     out = os.path.join(build, "bench", "group.json")
-    os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out, "w") as f:
-        json.dump({"model": model, "reps": reps, "results": summary, "notes": notes}, f, indent=1)
+        json.dump({"model": model, "reps": reps, "results": summary, "serving": serving, "notes": notes}, f, indent=1)
 
 
 if __name__ == "__main__":

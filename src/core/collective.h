@@ -31,9 +31,14 @@ class Collective {
   virtual void all_gather(const void* mine, size_t bytes, void* all) = 0;
   // root's `bytes` at data to every rank.
   virtual void broadcast(void* data, size_t bytes, int root) = 0;
-  // Point to point (pipeline stages): `bytes` to rank dest / from rank src, matched in order.
-  virtual void send(const void* data, size_t bytes, int dest) = 0;
-  virtual void recv(void* data, size_t bytes, int src) = 0;
+  // Point to point (pipeline stages, a server's orders): `bytes` to rank dest / from rank src,
+  // matched in order per (source, tag). send waits until the data is on its way;
+  // send_async copies it and returns at once (progress() and later calls move it along; the
+  // destructor waits for whatever is still going). recv waits without holding a core.
+  virtual void send(const void* data, size_t bytes, int dest, int tag = 0) = 0;
+  virtual void send_async(const void* data, size_t bytes, int dest, int tag = 0) = 0;
+  virtual void recv(void* data, size_t bytes, int src, int tag = 0) = 0;
+  virtual void progress() {}
   virtual void barrier() = 0;
   virtual CollectiveStats stats() const = 0;
   // Seconds the collective in progress has been waiting (0: none in progress). Any thread may
@@ -43,6 +48,9 @@ class Collective {
   // the message that will be printed: a server fails its in-flight requests there.
   virtual void set_failure_handler(std::function<void(const std::string& what)> handler) { (void)handler; }
 };
+
+// Tags of tandem's point-to-point messages, one per kind, so that kinds never match each other.
+enum MessageTag : int { kTagOrder = 1, kTagActivations = 2, kTagLogits = 3 };
 
 // How a model is spread over the processes of a job: pp pipeline stages of tp ranks each,
 // world rank = stage x tp + tensor rank. Null groups mean one process.

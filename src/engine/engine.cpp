@@ -65,6 +65,8 @@ Engine::Engine(const model::Model& model, const EngineOptions& opts)
   if (group_ != nullptr) {
     TANDEM_CHECK(group_->rank() == 0, "the engine runs on rank 0; rank {} follows", group_->rank());
     pool_.record_copies(&copies_);
+    depth_ = model.shard().n_stages;
+    if (depth_ > 1) forward_.set_logits_to_rank0(true);
     send_config(*group_, {pool_.n_blocks(), layout_.block_tokens(), n_ctx_, std::max<int64_t>(opts.batch_tokens, 1),
                           opts.kv_type});
   }
@@ -164,23 +166,35 @@ void Engine::loop() {
     }
     for (auto& s : live_)
       if (!s->done && (s->out->cancelled() || cancel_all)) finish(*s, StopReason::Cancelled);
-    std::erase_if(live_, [](const std::unique_ptr<Seq>& s) { return s->done; });
+    std::erase_if(live_, [](const std::unique_ptr<Seq>& s) { return s->done && s->in_flight == 0; });
 
-    std::vector<StepItem> items = sched_.plan();
-    if (!items.empty()) {
-      try {
-        step(items);
-      } catch (const std::exception& e) {
-        log(LogLevel::Error, "engine step failed: {}", e.what());
-        if (group_ != nullptr) {  // the ranks are out of step: no further step can be trusted
-          group_failed = true;
-          fail_group(e.what());
-          break;
+    std::vector<StepItem> items;
+    bool stepped = false;
+    try {
+      if (depth_ == 1) {
+        items = sched_.plan();
+        if (!items.empty()) {
+          stepped = true;
+          launch(items);
         }
-        for (const StepItem& it : items) finish(static_cast<Seq&>(*it.seq), StopReason::Cancelled, e.what());
+      } else {
+        stepped = !flights_.empty() || !live_.empty();
+        pipeline_round();
       }
-      std::erase_if(live_, [](const std::unique_ptr<Seq>& s) { return s->done; });
+    } catch (const std::exception& e) {
+      log(LogLevel::Error, "engine step failed: {}", e.what());
+      if (group_ != nullptr) {  // the ranks are out of step: no further step can be trusted
+        group_failed = true;
+        fail_group(e.what());
+        break;
+      }
+      for (const StepItem& it : items) {
+        Seq& s = static_cast<Seq&>(*it.seq);
+        s.in_flight = 0;
+        finish(s, StopReason::Cancelled, e.what());
+      }
     }
+    std::erase_if(live_, [](const std::unique_ptr<Seq>& s) { return s->done && s->in_flight == 0; });
     {
       std::lock_guard lock(mu_);
       stats_.waiting = static_cast<int64_t>(sched_.waiting().size());
@@ -188,7 +202,7 @@ void Engine::loop() {
       stats_.blocks_used = pool_.used_blocks();
       stats_.preemptions = sched_.preemptions();
       stats_.shared_tokens = sched_.shared_tokens();
-      stats_.steps += items.empty() ? 0 : 1;
+      stats_.steps += stepped ? 1 : 0;
       std::erase_if(in_flight_, [](const std::shared_ptr<RequestStream>& o) { return o->ended(); });
       if (stop_ && live_.empty() && incoming_.empty()) break;
     }
@@ -208,7 +222,11 @@ void Engine::loop() {
 void Engine::fail_group(const std::string& what) {
   const std::string why = fmt::format("the group of processes running the model failed ({}); retry when it has been restarted", what);
   fail_all_unavailable(why);
-  for (auto& s : live_) s->done = true;
+  flights_.clear();
+  for (auto& s : live_) {
+    s->done = true;
+    s->in_flight = 0;
+  }
   {
     std::lock_guard lock(mu_);
     stats_.waiting = stats_.running = 0;
@@ -231,33 +249,69 @@ void Engine::order_step(const std::vector<StepItem>& items) {
   copies_.clear();
 }
 
-void Engine::step(std::vector<StepItem>& items) {
+// Starts a step: orders it to the group, runs this rank's part of the forward pass. Without
+// pipeline stages its logits are here at once and it completes now; otherwise it joins the
+// steps in flight and completes when its logits come back from the last stage.
+void Engine::launch(std::vector<StepItem>& items) {
   std::vector<model::SeqStep> steps;
   steps.reserve(items.size());
+  Flight f;
   for (const StepItem& it : items) {
     Seq& s = static_cast<Seq&>(*it.seq);
     s.block_ptrs.clear();
     for (cache::BlockId b : s.table.blocks()) s.block_ptrs.push_back(pool_.data(b));
     const int64_t pos = s.table.n_tokens() - it.n;
+    const bool wants = s.pending() == 0;
     steps.push_back({std::span<const model::TokenId>(s.tokens).subspan(static_cast<size_t>(pos), static_cast<size_t>(it.n)),
-                     pos, s.block_ptrs, s.pending() == 0 ? model::Logits::Last : model::Logits::None});
+                     pos, s.block_ptrs, wants ? model::Logits::Last : model::Logits::None});
+    f.wants.push_back(wants);
+    f.n_out += wants ? 1 : 0;
+    f.rows += it.n;
+    ++s.in_flight;
   }
-  const auto t0 = clock::now();
-  if (group_ != nullptr) order_step(items);
+  f.items = std::move(items);
+  f.t0 = clock::now();
+  if (group_ != nullptr) order_step(f.items);
   const std::span<const float> logits = forward_.run(steps);
+  if (depth_ == 1) {
+    complete(f, logits);
+    return;
+  }
+  flights_.push_back(std::move(f));
+}
+
+// Samples for every sequence of a step that wanted logits (and is still running).
+void Engine::complete(Flight& f, std::span<const float> logits) {
   const auto t1 = clock::now();
   const auto n_vocab = static_cast<size_t>(model_->hparams().n_vocab);
   size_t row = 0;
-  int64_t rows = 0;
-  for (size_t i = 0; i < items.size(); ++i) {
-    rows += items[i].n;
-    if (steps[i].logits != model::Logits::Last) continue;
-    sample_and_emit(static_cast<Seq&>(*items[i].seq), logits.subspan(row++ * n_vocab, n_vocab));
+  for (size_t i = 0; i < f.items.size(); ++i) {
+    Seq& s = static_cast<Seq&>(*f.items[i].seq);
+    --s.in_flight;
+    if (!f.wants[i]) continue;
+    const std::span<const float> mine = logits.subspan(row++ * n_vocab, n_vocab);
+    if (!s.done) sample_and_emit(s, mine);
   }
   std::lock_guard lock(mu_);
-  stats_.rows += rows;
-  stats_.forward_s += std::chrono::duration<double>(t1 - t0).count();
+  stats_.rows += f.rows;
+  stats_.forward_s += std::chrono::duration<double>(t1 - f.t0).count();
   stats_.sample_s += std::chrono::duration<double>(clock::now() - t1).count();
+}
+
+// Pipeline stages: keeps up to depth_ steps in flight, each over its share of the sequences, so
+// that every stage has work; then completes the oldest.
+void Engine::pipeline_round() {
+  const size_t active = std::min(sched_.running().size() + sched_.waiting().size(), static_cast<size_t>(opts_.parallel));
+  const size_t share = std::max<size_t>(1, (active + static_cast<size_t>(depth_) - 1) / static_cast<size_t>(depth_));
+  while (flights_.size() < static_cast<size_t>(depth_)) {
+    std::vector<StepItem> items = sched_.plan(share);
+    if (items.empty()) break;
+    launch(items);
+  }
+  if (flights_.empty()) return;
+  Flight f = std::move(flights_.front());
+  flights_.pop_front();
+  complete(f, forward_.receive_logits(f.n_out));
 }
 
 void Engine::sample_and_emit(Seq& s, std::span<const float> logits) {

@@ -4,14 +4,17 @@
 // the text, finish and free what is done. Requests are independent: a request's greedy output
 // is the same alone or among 32 others (rows of a batch do not influence each other).
 //
-// With a tensor-parallel model the engine runs on rank 0 and orders every step to the other
-// ranks, which run engine::follow() (group.h).
+// With a model spread over a group the engine runs on rank 0 and orders every step to the other
+// ranks, which run engine::follow() (group.h). With pipeline stages it keeps one step per stage
+// in flight, each over its share of the sequences: while the last stage finishes one step, the
+// first is already computing the next (a sequence sits out while its token is being computed).
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -80,7 +83,16 @@ class Engine {
  private:
   struct Seq;
   void loop();
-  void step(std::vector<StepItem>& items);
+  // A step started and not yet sampled (pipeline stages keep several in flight).
+  struct Flight {
+    std::vector<StepItem> items;
+    std::vector<uint8_t> wants;  // per item: its last token's logits are wanted
+    int64_t n_out = 0, rows = 0;
+    std::chrono::steady_clock::time_point t0;
+  };
+  void launch(std::vector<StepItem>& items);
+  void complete(Flight& f, std::span<const float> logits);
+  void pipeline_round();
   void finish(Seq& s, StopReason reason, const std::string& error = {});
   void sample_and_emit(Seq& s, std::span<const float> logits);
   void order_step(const std::vector<StepItem>& items);
@@ -96,6 +108,8 @@ class Engine {
   Collective* group_;                     // null: the whole model in this process
   std::vector<cache::BlockCopy> copies_;  // group: the pool's copies since the last order
   std::vector<OrderSeq> orders_;          // group: scratch
+  int depth_ = 1;                         // steps in flight at most: the pipeline's stages
+  std::deque<Flight> flights_;            // oldest first
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

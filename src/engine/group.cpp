@@ -22,9 +22,19 @@ void check_order(bool ok, const char* what) {
 
 }  // namespace
 
+namespace {
+
+// Rank 0 to every follower, without waiting for any of them (a follower may still be busy with
+// an earlier step: pipeline stages).
+void to_followers(Collective& group, const void* data, size_t bytes) {
+  for (int r = 1; r < group.size(); ++r) group.send_async(data, bytes, r, kTagOrder);
+}
+
+}  // namespace
+
 void send_config(Collective& group, const GroupConfig& c) {
   int64_t w[5] = {c.n_blocks, c.block_tokens, c.n_ctx, c.batch_tokens, static_cast<int64_t>(c.kv_type)};
-  group.broadcast(w, sizeof(w), 0);
+  to_followers(group, w, sizeof(w));
 }
 
 void send_order(Collective& group, OrderKind kind, std::span<const cache::BlockCopy> copies,
@@ -41,8 +51,8 @@ void send_order(Collective& group, OrderKind kind, std::span<const cache::BlockC
     for (const OrderSeq& s : seqs) p.insert(p.end(), s.blocks.begin(), s.blocks.end());
   }
   int64_t head[2] = {static_cast<int64_t>(kind), static_cast<int64_t>(p.size())};
-  group.broadcast(head, sizeof(head), 0);
-  if (!p.empty()) group.broadcast(p.data(), p.size() * sizeof(int64_t), 0);
+  to_followers(group, head, sizeof(head));
+  if (!p.empty()) to_followers(group, p.data(), p.size() * sizeof(int64_t));
   if (kind == OrderKind::Heartbeat) group.barrier();  // every rank answers: a hung one is found while idle
 }
 
@@ -50,7 +60,7 @@ int64_t follow(const model::Model& model, ThreadPool* pool) {
   Collective* group = model.world();
   TANDEM_CHECK(group != nullptr && group->rank() != 0, "follow() on rank 0 or without a group");
   int64_t w[5] = {};
-  group->broadcast(w, sizeof(w), 0);
+  group->recv(w, sizeof(w), 0, kTagOrder);
   GroupConfig c{w[0], w[1], w[2], w[3], static_cast<DType>(w[4])};
   const model::KvLayout layout(model.local_hparams(), c.kv_type, c.block_tokens);
   check_order(c.n_blocks > 0 && c.block_tokens == layout.block_tokens() && c.n_ctx > 0 && c.batch_tokens > 0,
@@ -60,6 +70,8 @@ int64_t follow(const model::Model& model, ThreadPool* pool) {
   const size_t stride = (layout.block_bytes() + 63) / 64 * 64;
   AlignedBuffer kv(stride * static_cast<size_t>(c.n_blocks));
   model::BatchForward forward(model, layout, c.batch_tokens, c.n_ctx, pool);
+  // Pipeline stages overlap: the last stage sends the logits to rank 0 alone (engine.h).
+  if (model.shard().n_stages > 1) forward.set_logits_to_rank0(true);
   auto block = [&](int64_t id) {
     check_order(id >= 0 && id < c.n_blocks, "block id");
     return kv.data() + static_cast<size_t>(id) * stride;
@@ -71,7 +83,7 @@ int64_t follow(const model::Model& model, ThreadPool* pool) {
   std::vector<model::SeqStep> steps;
   for (int64_t n_steps = 0;;) {
     int64_t head[2] = {};
-    group->broadcast(head, sizeof(head), 0);
+    group->recv(head, sizeof(head), 0, kTagOrder);
     const auto kind = static_cast<OrderKind>(head[0]);
     if (kind == OrderKind::Stop) return n_steps;
     if (kind == OrderKind::Heartbeat) {
@@ -80,7 +92,7 @@ int64_t follow(const model::Model& model, ThreadPool* pool) {
     }
     check_order(kind == OrderKind::Step && head[1] >= 2 && head[1] <= kMaxPayload, "header");
     p.resize(static_cast<size_t>(head[1]));
-    group->broadcast(p.data(), p.size() * sizeof(int64_t), 0);
+    group->recv(p.data(), p.size() * sizeof(int64_t), 0, kTagOrder);
     const int64_t n_copies = p[0], n_seqs = p[1];
     check_order(n_copies >= 0 && n_seqs > 0 && 2 + 3 * n_copies + 4 * n_seqs <= head[1], "counts");
     size_t at = 2;

@@ -87,18 +87,19 @@ int64_t Scheduler::fit(const SchedSeq& s, int64_t want) const {
 
 SchedSeq* Scheduler::newest_unplanned(const std::vector<StepItem>& planned) const {
   for (auto it = running_.rbegin(); it != running_.rend(); ++it)
-    if (std::none_of(planned.begin(), planned.end(), [&](const StepItem& p) { return p.seq == *it; }))
+    if ((*it)->in_flight == 0 &&
+        std::none_of(planned.begin(), planned.end(), [&](const StepItem& p) { return p.seq == *it; }))
       return *it;
   return nullptr;
 }
 
-std::vector<StepItem> Scheduler::plan() {
+std::vector<StepItem> Scheduler::plan(size_t max_items) {
   for (;;) {
     admit();
     std::vector<StepItem> items;
     int64_t budget = batch_tokens_;
     // Decode tokens first: one each; a sequence that finds no block preempts the newest.
-    for (size_t i = 0; i < running_.size() && budget > 0;) {
+    for (size_t i = 0; i < running_.size() && budget > 0 && items.size() < max_items;) {
       SchedSeq* s = running_[i];
       if (s->pending() != 1) {
         ++i;
@@ -111,13 +112,14 @@ std::vector<StepItem> Scheduler::plan() {
         continue;
       }
       SchedSeq* victim = newest_unplanned(items);
+      if (victim == nullptr) return items;  // the rest is in flight: wait for it
       preempt(victim);  // may be s itself; running_[i] is then the next sequence
       if (victim != s) continue;
     }
     // Then prompt chunks (and recomputation after preemption), oldest first, taking what fits.
     if (!items.empty()) budget = std::min(budget, prefill_chunk_);
     for (SchedSeq* s : running_) {
-      if (budget == 0) break;
+      if (budget == 0 || items.size() >= max_items) break;
       const int64_t pending = s->pending();
       if (pending <= 1) continue;
       const int64_t n = fit(*s, std::min(pending, budget));
@@ -128,8 +130,11 @@ std::vector<StepItem> Scheduler::plan() {
       budget -= n;
     }
     if (!items.empty() || running_.empty()) return items;
-    // Every running sequence is stuck in its prompt with the pool full: the newest yields.
-    preempt(running_.back());
+    // Every running sequence is stuck in its prompt with the pool full: the newest yields
+    // (unless everything is in flight: then the steps in flight free the way).
+    SchedSeq* victim = newest_unplanned(items);
+    if (victim == nullptr) return items;
+    preempt(victim);
   }
 }
 

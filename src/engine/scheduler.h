@@ -12,11 +12,15 @@
 //     all its blocks back and waits at the head of the queue; when it runs again it recomputes
 //     its KV from its tokens (prompt and generated so far), so nothing it produced is lost and
 //     nothing it reads is stale.
+//   - Pipelines: the engine may plan the next step while earlier ones are still in flight
+//     (pipeline stages); a sequence waiting for its sampled token has nothing pending, so it
+//     sits out, and one with a step in flight is never preempted.
 // The scheduler knows tokens and blocks only; the engine runs the steps and samples.
 #pragma once
 
 #include <cstdint>
 #include <deque>
+#include <limits>
 #include <vector>
 
 #include "cache/block_pool.h"
@@ -32,6 +36,7 @@ struct SchedSeq {
   std::vector<model::TokenId> tokens;
   cache::BlockTable table;
   int64_t preemptions = 0;
+  int in_flight = 0;  // steps of it still in a pipeline (engine): it is not preempted meanwhile
 
   int64_t pending() const { return static_cast<int64_t>(tokens.size()) - table.n_tokens(); }
 };
@@ -51,9 +56,10 @@ class Scheduler {
   // Removes a sequence wherever it is and gives its blocks back.
   void remove(SchedSeq* s);
 
-  // Plans the next step: admits, reserves blocks (table.append) for every item, preempts when
-  // it must. Empty when nothing can run (nothing waiting or running).
-  std::vector<StepItem> plan();
+  // Plans the next step of at most max_items sequences: admits, reserves blocks (table.append)
+  // for every item, preempts when it must (never a sequence with a step in flight). Empty when
+  // nothing can run (nothing waiting or running, or all of it in flight).
+  std::vector<StepItem> plan(size_t max_items = SIZE_MAX);
 
   const std::deque<SchedSeq*>& waiting() const { return waiting_; }
   const std::vector<SchedSeq*>& running() const { return running_; }

@@ -92,9 +92,10 @@ std::span<const float> BatchForward::run(std::span<const SeqStep> seqs) {
   const Shard& sh = model_->shard();
   const int tp = sh.size;
   if (sh.first_stage()) embed(n, x);
-  else world_->recv(x, floats(n, E), world_->rank() - tp);
+  else world_->recv(x, floats(n, E), world_->rank() - tp, kTagActivations);
   for (int64_t l = 0; l < hp_.n_layer; ++l) {
     const LayerWeights& L = w.layers[static_cast<size_t>(l)];
+    if (world_ != nullptr) world_->progress();  // the previous step's activations, still going out
     // Attention block.
     for (int64_t t = 0; t < n; ++t) rms_norm(x + t * E, L.attn_norm, hp_.rms_eps, h + t * E, E);
     const MatmulOut qkv[] = {{&L.wq, q, qw}, {&L.wk, k, kw}, {&L.wv, v, vw}};
@@ -129,16 +130,32 @@ std::span<const float> BatchForward::run(std::span<const SeqStep> seqs) {
     reduce(h, n * E);
     add(x, h, x, n * E);
   }
-  if (!sh.last_stage()) world_->send(x, floats(n, E), world_->rank() + tp);  // the same rank of the next stage
+  // To the same rank of the next stage, without waiting: this stage goes on with the next step.
+  if (!sh.last_stage()) world_->send_async(x, floats(n, E), world_->rank() + tp, kTagActivations);
   logits_.resize(static_cast<size_t>(n_out * n_vocab_));
   if (n_out == 0) return {};
-  if (sh.n_stages > 1) {
-    // The last stage computes the logits; every rank gets them (all run the same sampling).
-    if (sh.last_stage()) output(seqs, n_out);
-    world_->broadcast(logits_.data(), floats(n_out, n_vocab_), (sh.n_stages - 1) * tp);
+  if (sh.n_stages == 1) {
+    output(seqs, n_out);
     return logits_;
   }
-  output(seqs, n_out);
+  // The last stage computes the logits and sends them to every rank (all run the same
+  // sampling), or to rank 0 alone, which takes them with receive_logits().
+  const int root = (sh.n_stages - 1) * tp;
+  if (sh.last_stage()) output(seqs, n_out);
+  if (!logits_to_rank0_) {
+    world_->broadcast(logits_.data(), floats(n_out, n_vocab_), root);
+    return logits_;
+  }
+  if (world_->rank() == root) world_->send_async(logits_.data(), floats(n_out, n_vocab_), 0, kTagLogits);
+  return {};
+}
+
+std::span<const float> BatchForward::receive_logits(int64_t n_out) {
+  const Shard& sh = model_->shard();
+  TANDEM_CHECK(logits_to_rank0_ && world_ != nullptr && world_->rank() == 0 && sh.n_stages > 1,
+               "receive_logits on rank {} of a pipeline of {} stages", world_ ? world_->rank() : 0, sh.n_stages);
+  logits_.resize(static_cast<size_t>(n_out * n_vocab_));
+  if (n_out > 0) world_->recv(logits_.data(), floats(n_out, n_vocab_), (sh.n_stages - 1) * sh.size, kTagLogits);
   return logits_;
 }
 

@@ -46,6 +46,14 @@ class BatchForward {
   // lengths (InputError here only as a last line: a TANDEM_CHECK).
   std::span<const float> run(std::span<const SeqStep> seqs);
 
+  // Pipeline stages: run() on a stage other than the last sends its activations on without
+  // waiting and returns no logits, so that a stage can start the next step while the later
+  // stages finish this one. By default the last stage then sends the logits to every rank (all
+  // run the same sampling) and run() returns them everywhere; with logits_to_rank0 it sends them
+  // to rank 0 only, which takes them, step by step in order, with receive_logits(rows wanted).
+  void set_logits_to_rank0(bool on) { logits_to_rank0_ = on; }
+  std::span<const float> receive_logits(int64_t n_out);
+
  private:
   void attention(int64_t layer, std::span<const SeqStep> seqs, int64_t n);
 
@@ -81,6 +89,7 @@ class BatchForward {
   std::vector<TokenId> tokens_;  // [rows]
   std::vector<float> logits_;  // [wanted rows][n_vocab]
   std::vector<float> part_;    // tensor parallel: [wanted rows][shard vocab], then [size][rows][max shard vocab]
+  bool logits_to_rank0_ = false;
   std::vector<Shard> shards_;  // tensor parallel: every rank's slice (vocabulary rows of the logits)
 };
 

@@ -29,6 +29,7 @@ int64_t now_ns() {
 }
 
 MPI_Comm& comm_of(void* c) { return *static_cast<MPI_Comm*>(c); }
+MPI_Request* request_of(unsigned char* r) { return reinterpret_cast<MPI_Request*>(r); }
 
 int count_of(size_t n) {
   TANDEM_CHECK(n <= static_cast<size_t>(INT_MAX), "MPI message of {} elements", n);
@@ -36,6 +37,8 @@ int count_of(size_t n) {
 }
 
 }  // namespace
+
+static_assert(sizeof(MPI_Request) <= 16 && alignof(MPI_Request) <= 8, "MpiComm::Pending::request holds an MPI_Request");
 
 // One collective call: adds its wall time and traffic to the stats and shows the watchdog what
 // is in progress.
@@ -132,6 +135,13 @@ void MpiComm::set_failure_handler(std::function<void(const std::string& what)> h
 }
 
 MpiComm::~MpiComm() {
+  try {
+    const Timed t(*this, "send", 0.0);
+    for (auto& p : pending_) wait(request_of(p->request), "isend");
+  } catch (const std::exception&) {
+    // A broken group: nothing more to deliver.
+  }
+  pending_.clear();
   if (watchdog_.joinable()) {
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -162,24 +172,49 @@ void MpiComm::broadcast(void* data, size_t bytes, int root) {
   const Timed t(*this, "broadcast", rank_ == root ? static_cast<double>(bytes) : 0.0);
   MPI_Request req = MPI_REQUEST_NULL;
   check(MPI_Ibcast(data, count_of(bytes), MPI_BYTE, root, comm_of(comm_), &req), "bcast");
-  // Poll: a few hundred tries back to back (a broadcast that is about to arrive), then with
-  // sleeps of 0.2 ms, so that a rank waiting for its next order costs no core.
+  wait(&req, "bcast");
+}
+
+// A few thousand tries back to back (what is about to arrive), then with sleeps of 0.2 ms, so
+// that a rank waiting for its next order costs no core.
+void MpiComm::wait(void* request, const char* what) {
+  auto* req = static_cast<MPI_Request*>(request);
   for (int tries = 0;; ++tries) {
     int done = 0;
-    check(MPI_Test(&req, &done, MPI_STATUS_IGNORE), "bcast");
+    check(MPI_Test(req, &done, MPI_STATUS_IGNORE), what);
     if (done) return;
-    if (tries > 200) std::this_thread::sleep_for(std::chrono::microseconds(200));
+    if (tries > 2000) std::this_thread::sleep_for(std::chrono::microseconds(200));
   }
 }
 
-void MpiComm::send(const void* data, size_t bytes, int dest) {
+void MpiComm::send(const void* data, size_t bytes, int dest, int tag) {
   const Timed t(*this, "send", static_cast<double>(bytes));
-  check(MPI_Send(data, count_of(bytes), MPI_BYTE, dest, 0, comm_of(comm_)), "send");
+  check(MPI_Send(data, count_of(bytes), MPI_BYTE, dest, tag, comm_of(comm_)), "send");
 }
 
-void MpiComm::recv(void* data, size_t bytes, int src) {
+void MpiComm::send_async(const void* data, size_t bytes, int dest, int tag) {
+  progress();
+  stats_.bytes_sent += static_cast<double>(bytes);
+  auto p = std::make_unique<Pending>();
+  p->data.assign(static_cast<const std::byte*>(data), static_cast<const std::byte*>(data) + bytes);
+  check(MPI_Isend(p->data.data(), count_of(bytes), MPI_BYTE, dest, tag, comm_of(comm_), request_of(p->request)), "isend");
+  pending_.push_back(std::move(p));
+}
+
+void MpiComm::progress() {
+  std::erase_if(pending_, [](const std::unique_ptr<Pending>& p) {
+    int done = 0;
+    check(MPI_Test(request_of(p->request), &done, MPI_STATUS_IGNORE), "isend");
+    return done != 0;
+  });
+}
+
+void MpiComm::recv(void* data, size_t bytes, int src, int tag) {
   const Timed t(*this, "receive", 0.0);
-  check(MPI_Recv(data, count_of(bytes), MPI_BYTE, src, 0, comm_of(comm_), MPI_STATUS_IGNORE), "recv");
+  MPI_Request req = MPI_REQUEST_NULL;
+  check(MPI_Irecv(data, count_of(bytes), MPI_BYTE, src, tag, comm_of(comm_), &req), "irecv");
+  wait(&req, "recv");
+  progress();
 }
 
 void MpiComm::barrier() {

@@ -11,10 +11,12 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "core/collective.h"
 
@@ -37,8 +39,10 @@ class MpiComm final : public Collective {
   void all_reduce_sum(float* data, size_t n) override;
   void all_gather(const void* mine, size_t bytes, void* all) override;
   void broadcast(void* data, size_t bytes, int root) override;
-  void send(const void* data, size_t bytes, int dest) override;
-  void recv(void* data, size_t bytes, int src) override;
+  void send(const void* data, size_t bytes, int dest, int tag = 0) override;
+  void send_async(const void* data, size_t bytes, int dest, int tag = 0) override;
+  void recv(void* data, size_t bytes, int src, int tag = 0) override;
+  void progress() override;
   // The ranks with the same color, ordered by key (MPI_Comm_split; collective over this group),
   // with the same timeout.
   std::unique_ptr<MpiComm> split(int color, int key);
@@ -53,6 +57,13 @@ class MpiComm final : public Collective {
   friend class Timed;
   MpiComm(void* comm, int rank, int size) : comm_(comm), rank_(rank), size_(size) {}
   void watch(double timeout_s);
+  // Polls a request to completion: back to back at first, then with short sleeps.
+  void wait(void* request, const char* what);
+  struct Pending {
+    std::vector<std::byte> data;
+    alignas(8) unsigned char request[16];  // an MPI_Request (opaque here)
+  };
+  std::vector<std::unique_ptr<Pending>> pending_;  // send_async's transfers in flight
   void* comm_;  // a heap MPI_Comm (opaque, so that users of this header need no mpi.h)
   bool world_ = false;
   int rank_, size_;

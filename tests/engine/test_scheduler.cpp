@@ -142,5 +142,38 @@ TEST(Scheduler, ANewSequenceSharesTheWholeBlocksOfAComputedPrefix) {
   EXPECT_EQ(pool.used_blocks(), 0);
 }
 
+// Pipeline stages: the engine plans a step per stage, each over its share of the sequences, and
+// a sequence with a step in flight is never preempted (its blocks are being written).
+TEST(Scheduler, PlansShareTheSequencesAndNeverPreemptOneInFlight) {
+  cache::BlockPool pool(4, 64, 16);
+  Scheduler sched(pool, 64, 4);
+  SchedSeq a = make_seq(0, 16), b = make_seq(1, 16), c = make_seq(2, 16);
+  for (SchedSeq* s : {&a, &b, &c}) sched.enqueue(s);
+  auto first = sched.plan(2);
+  ASSERT_EQ(first.size(), 2u);
+  EXPECT_EQ(first[0].seq, &a);
+  EXPECT_EQ(first[1].seq, &b);
+  for (auto& it : first) ++it.seq->in_flight;
+  auto second = sched.plan(2);
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(second[0].seq, &c);
+  ++c.in_flight;
+  EXPECT_TRUE(sched.plan(2).empty()) << "everything is in flight";
+  // a and c come back and sample a token each; each needs a second block, and the pool (3 of 4
+  // used) has one: a (older) takes it, and the pool is dry for c. The newest sequence is b,
+  // but its step is in flight: c yields instead.
+  --a.in_flight;
+  --c.in_flight;
+  a.tokens.push_back(7);
+  c.tokens.push_back(7);
+  auto third = sched.plan();
+  ASSERT_EQ(third.size(), 1u);
+  EXPECT_EQ(third[0].seq, &a);
+  EXPECT_EQ(sched.preemptions(), 1);
+  EXPECT_EQ(c.table.n_tokens(), 0) << "c gave its blocks back";
+  EXPECT_EQ(b.table.n_tokens(), 16) << "b's blocks stay while its step is in flight";
+  EXPECT_EQ(sched.running().size(), 2u);
+}
+
 }  // namespace
 }  // namespace tandem::engine
