@@ -22,6 +22,8 @@ BlockPool::BlockPool(int64_t n_blocks, size_t block_bytes, int32_t block_tokens)
     throw_input("KV cache: {} blocks of {} bytes do not fit in memory", n_blocks, stride_);
   mem_ = AlignedBuffer(stride_ * static_cast<size_t>(n_blocks));
   refs_.assign(static_cast<size_t>(n_blocks), 0);
+  indexed_.assign(static_cast<size_t>(n_blocks), 0);
+  lru_pos_.assign(static_cast<size_t>(n_blocks), lru_.end());
   free_.reserve(static_cast<size_t>(n_blocks));
   // Handed out in ascending order from a fresh pool.
   for (int64_t b = n_blocks - 1; b >= 0; --b) free_.push_back(static_cast<BlockId>(b));
@@ -33,11 +35,37 @@ int64_t BlockPool::blocks_for_bytes(size_t mem_bytes, size_t block_bytes) {
 }
 
 std::optional<BlockId> BlockPool::allocate() {
-  if (free_.empty()) return std::nullopt;
-  const BlockId b = free_.back();
-  free_.pop_back();
+  BlockId b = 0;
+  if (!free_.empty()) {
+    b = free_.back();
+    free_.pop_back();
+  } else if (!lru_.empty()) {
+    b = lru_.front();
+    lru_.pop_front();
+    lru_pos_[static_cast<size_t>(b)] = lru_.end();
+    indexed_[static_cast<size_t>(b)] = 0;
+    if (on_evict_) on_evict_(b);
+  } else {
+    return std::nullopt;
+  }
   refs_[static_cast<size_t>(b)] = 1;
   return b;
+}
+
+void BlockPool::acquire(BlockId b) {
+  TANDEM_CHECK(b >= 0 && b < n_blocks(), "KV block {}: acquire of a block outside the pool of {}", b, n_blocks());
+  const auto i = static_cast<size_t>(b);
+  if (refs_[i] == 0) {
+    TANDEM_CHECK(lru_pos_[i] != lru_.end(), "KV block {}: acquire of a free block", b);
+    lru_.erase(lru_pos_[i]);
+    lru_pos_[i] = lru_.end();
+  }
+  ++refs_[i];
+}
+
+void BlockPool::set_indexed(BlockId b) {
+  check_live(b, "set_indexed");
+  indexed_[static_cast<size_t>(b)] = 1;
 }
 
 void BlockPool::check_live(BlockId b, const char* what) const {
@@ -52,7 +80,10 @@ void BlockPool::retain(BlockId b) {
 
 void BlockPool::release(BlockId b) {
   check_live(b, "release");
-  if (--refs_[static_cast<size_t>(b)] == 0) free_.push_back(b);
+  const auto i = static_cast<size_t>(b);
+  if (--refs_[i] != 0) return;
+  if (indexed_[i]) lru_pos_[i] = lru_.insert(lru_.end(), b);
+  else free_.push_back(b);
 }
 
 int32_t BlockPool::refs(BlockId b) const {

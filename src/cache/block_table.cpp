@@ -46,6 +46,22 @@ BlockTable BlockTable::fork(BlockPool& pool, int64_t n) const {
   return t;
 }
 
+BlockTable BlockTable::adopt(std::vector<BlockId> blocks, int64_t n_tokens) {
+  TANDEM_CHECK(n_tokens >= 0 && !blocks.empty() == (n_tokens > 0), "a table of {} positions over {} blocks", n_tokens,
+               blocks.size());
+  BlockTable t;
+  t.blocks_ = std::move(blocks);
+  t.n_tokens_ = n_tokens;
+  return t;
+}
+
+void BlockTable::push_full(const BlockPool& pool, BlockId b) {
+  TANDEM_CHECK(n_tokens_ % pool.block_tokens() == 0 && static_cast<int64_t>(blocks_.size()) * pool.block_tokens() == n_tokens_,
+               "a full block after {} positions in {} blocks", n_tokens_, blocks_.size());
+  blocks_.push_back(b);
+  n_tokens_ += pool.block_tokens();
+}
+
 void BlockTable::truncate(BlockPool& pool, int64_t n) {
   TANDEM_CHECK(n >= 0 && n <= n_tokens_, "truncate to {} positions of {}", n, n_tokens_);
   const auto keep = static_cast<size_t>(blocks_for(n, pool.block_tokens()));

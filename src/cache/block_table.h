@@ -31,6 +31,12 @@ class BlockTable {
   bool append(BlockPool& pool, int64_t n);
   // A new table holding the first n (<= n_tokens) positions, sharing their blocks.
   BlockTable fork(BlockPool& pool, int64_t n) const;
+  // A table of n_tokens positions over blocks the caller holds one reference to each, which
+  // the table now owns (blocks found in the prefix index).
+  static BlockTable adopt(std::vector<BlockId> blocks, int64_t n_tokens);
+  // Appends a full block the caller holds a reference to (the table owns it now) as positions
+  // [n_tokens, n_tokens + block_tokens); n_tokens must be a multiple of the block size.
+  void push_full(const BlockPool& pool, BlockId b);
   // Keeps positions [0, n) (n <= n_tokens) and releases the blocks past them.
   void truncate(BlockPool& pool, int64_t n);
   // Releases every block (the table is empty afterwards).

@@ -105,7 +105,7 @@ Groups join_group(const ModelOptions& o) {
   if (n == 1) return {};
   // Everything that changes what a rank computes must be the same on every rank.
   const gguf::File f = gguf::File::open(o.model);
-  parallel::check_same(*world, "model file", parallel::model_digest(o.model, f.data_offset()));
+  parallel::check_same(*world, "model file", f.digest());
   const std::string flags = fmt::format("{}|{}|{}|{}|{}|{}", o.n_ctx, o.n_batch, o.kv_type, o.no_repack, o.tp, o.pp);
   parallel::check_same(*world, "flags (-c, -b, --kv-type, --no-repack, --tp, --pp)",
                        XXH3_64bits(flags.data(), flags.size()));

@@ -1,5 +1,7 @@
 #include "engine/engine.h"
 
+#include <xxhash.h>
+
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -49,6 +51,13 @@ int64_t pool_blocks(const EngineOptions& o, int64_t n_ctx, const model::KvLayout
   return n;
 }
 
+// What a KV block's contents depend on besides its tokens: the model file, the KV element type
+// and the block size (cache/prefix_index.h).
+uint64_t prefix_seed(const model::Model& m, DType kv_type, int64_t block_tokens) {
+  const uint64_t parts[3] = {m.file().digest(), static_cast<uint64_t>(kv_type), static_cast<uint64_t>(block_tokens)};
+  return XXH3_64bits(parts, sizeof(parts));
+}
+
 }  // namespace
 
 Engine::Engine(const model::Model& model, const EngineOptions& opts)
@@ -57,7 +66,8 @@ Engine::Engine(const model::Model& model, const EngineOptions& opts)
       n_ctx_(model::resolve_n_ctx(model, opts.n_ctx)),
       layout_(model.local_hparams(), opts.kv_type, model::kKvBlockTokens),
       pool_(pool_blocks(opts, n_ctx_, layout_), layout_.block_bytes(), static_cast<int32_t>(layout_.block_tokens())),
-      sched_(pool_, std::max<int64_t>(opts.batch_tokens, 1), opts.parallel, opts.prefill_chunk),
+      sched_(pool_, std::max<int64_t>(opts.batch_tokens, 1), opts.parallel, opts.prefill_chunk,
+             prefix_seed(model, opts.kv_type, layout_.block_tokens())),
       forward_(model, layout_, std::max<int64_t>(opts.batch_tokens, 1), n_ctx_, opts.pool),
       group_(model.world()) {
   if (opts.batch_tokens < 1) throw_input("--batch-tokens {} must be at least 1", opts.batch_tokens);
@@ -202,6 +212,8 @@ void Engine::loop() {
       stats_.blocks_used = pool_.used_blocks();
       stats_.preemptions = sched_.preemptions();
       stats_.shared_tokens = sched_.shared_tokens();
+      stats_.lookup_tokens = sched_.lookup_tokens();
+      stats_.blocks_cached = pool_.cached_blocks();
       stats_.steps += stepped ? 1 : 0;
       std::erase_if(in_flight_, [](const std::shared_ptr<RequestStream>& o) { return o->ended(); });
       if (stop_ && live_.empty() && incoming_.empty()) break;
@@ -265,6 +277,7 @@ void Engine::launch(std::vector<StepItem>& items) {
     steps.push_back({std::span<const model::TokenId>(s.tokens).subspan(static_cast<size_t>(pos), static_cast<size_t>(it.n)),
                      pos, s.block_ptrs, wants ? model::Logits::Last : model::Logits::None});
     f.wants.push_back(wants);
+    f.ends.push_back(pos + it.n);
     f.n_out += wants ? 1 : 0;
     f.rows += it.n;
     ++s.in_flight;
@@ -288,6 +301,7 @@ void Engine::complete(Flight& f, std::span<const float> logits) {
   for (size_t i = 0; i < f.items.size(); ++i) {
     Seq& s = static_cast<Seq&>(*f.items[i].seq);
     --s.in_flight;
+    if (!s.done) sched_.computed(&s, f.ends[i]);  // its full blocks join the prefix index
     if (!f.wants[i]) continue;
     const std::span<const float> mine = logits.subspan(row++ * n_vocab, n_vocab);
     if (!s.done) sample_and_emit(s, mine);
@@ -377,6 +391,7 @@ void Engine::finish(Seq& s, StopReason reason, const std::string& error) {
   Usage u;
   u.prompt_tokens = s.n_prompt;
   u.completion_tokens = s.n_gen;
+  u.cached_tokens = std::max<int64_t>(0, s.cached_tokens);
   u.ttft_s = s.ttft_s;
   u.total_s = std::chrono::duration<double>(clock::now() - s.submitted).count();
   s.out->set_usage(u);

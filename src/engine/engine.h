@@ -49,7 +49,9 @@ struct EngineStats {
   int64_t waiting = 0, running = 0;
   int64_t blocks_total = 0, blocks_used = 0;
   int64_t preemptions = 0, steps = 0;
-  int64_t shared_tokens = 0;  // prompt tokens whose KV blocks were shared, not computed
+  int64_t shared_tokens = 0;  // prompt tokens whose KV blocks came from the prefix index, not computed
+  int64_t lookup_tokens = 0;  // prompt tokens looked up in the prefix index (at each admission)
+  int64_t blocks_cached = 0;  // blocks no sequence holds, kept for their prefix
   int64_t rows = 0;                          // tokens through the forward pass, all steps
   double forward_s = 0, sample_s = 0;        // time in the forward pass / sampling and streaming
 };
@@ -87,6 +89,7 @@ class Engine {
   struct Flight {
     std::vector<StepItem> items;
     std::vector<uint8_t> wants;  // per item: its last token's logits are wanted
+    std::vector<int64_t> ends;   // per item: the position after its last token
     int64_t n_out = 0, rows = 0;
     std::chrono::steady_clock::time_point t0;
   };

@@ -51,6 +51,7 @@ struct Event {
 
 struct Usage {
   int64_t prompt_tokens = 0, completion_tokens = 0;
+  int64_t cached_tokens = 0;  // prompt tokens whose KV came from the prefix cache
   double ttft_s = 0, total_s = 0;  // from submission
 };
 

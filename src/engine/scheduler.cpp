@@ -16,10 +16,12 @@ void insert_by_order(std::vector<SchedSeq*>& q, SchedSeq* s) {
 
 }  // namespace
 
-Scheduler::Scheduler(cache::BlockPool& pool, int64_t batch_tokens, int max_running, int64_t prefill_chunk)
+Scheduler::Scheduler(cache::BlockPool& pool, int64_t batch_tokens, int max_running, int64_t prefill_chunk,
+                     uint64_t prefix_seed)
     : pool_(pool), batch_tokens_(batch_tokens), max_running_(max_running),
-      prefill_chunk_(prefill_chunk > 0 ? prefill_chunk : batch_tokens) {
+      prefill_chunk_(prefill_chunk > 0 ? prefill_chunk : batch_tokens), index_(prefix_seed) {
   TANDEM_CHECK(batch_tokens > 0 && max_running > 0, "scheduler: {} tokens, {} sequences", batch_tokens, max_running);
+  pool_.on_evict([this](cache::BlockId b) { index_.erase(b); });
 }
 
 void Scheduler::enqueue(SchedSeq* s) { insert_by_order(waiting_, s); }
@@ -28,11 +30,13 @@ void Scheduler::remove(SchedSeq* s) {
   std::erase(waiting_, s);
   std::erase(running_, s);
   s->table.release(pool_);
+  s->indexed = 0;
 }
 
 void Scheduler::preempt(SchedSeq* s) {
   std::erase(running_, s);
   s->table.release(pool_);
+  s->indexed = 0;
   ++s->preemptions;
   ++preemptions_;
   insert_by_order(waiting_, s);
@@ -47,31 +51,61 @@ void Scheduler::admit() {
     const bool room = s->table.blocks_needed(pool_, s->pending()) + 1 <= pool_.free_blocks();
     if (!room && !running_.empty()) break;
     waiting_.pop_front();
-    if (s->table.n_tokens() == 0) share_prefix(s);
+    if (s->table.n_tokens() == 0) {
+      lookup_tokens_ += static_cast<int64_t>(s->tokens.size());
+      if (s->cached_tokens < 0) s->cached_tokens = 0;
+      share_prefix(s);
+    }
     insert_by_order(running_, s);
   }
 }
 
-// A new sequence whose first tokens some running sequence has already computed takes their
-// whole blocks by reference (the longest such prefix; at least its last token is left to
-// compute, for its logits). Whole blocks are never written again, so no copy is ever needed.
+// The prefix index name of s's block i (its tokens [i bt, (i + 1) bt) must be known).
+uint64_t Scheduler::block_hash(SchedSeq* s, int64_t i) {
+  const int64_t bt = pool_.block_tokens();
+  while (static_cast<int64_t>(s->hashes.size()) <= i) {
+    const auto k = static_cast<int64_t>(s->hashes.size());
+    const uint64_t prev = k == 0 ? index_.seed() : s->hashes.back();
+    s->hashes.push_back(cache::PrefixIndex::chain(
+        prev, std::span<const model::TokenId>(s->tokens).subspan(static_cast<size_t>(k * bt), static_cast<size_t>(bt))));
+  }
+  return s->hashes[static_cast<size_t>(i)];
+}
+
+// A sequence about to compute prompt tokens first takes the longest chain of indexed blocks
+// that continues what it has (at least its last token is left to compute, for its logits):
+// when admitted, and again before each prompt chunk, so that sequences admitted together share
+// what the first of them computes. Whole blocks are never written again: no copy is needed.
 void Scheduler::share_prefix(SchedSeq* s) {
   const int64_t bt = pool_.block_tokens();
-  int64_t best = 0;
-  SchedSeq* from = nullptr;
-  for (SchedSeq* r : running_) {
-    const int64_t limit = std::min<int64_t>(r->table.n_tokens(), static_cast<int64_t>(s->tokens.size()) - 1);
-    int64_t n = 0;
-    while (n < limit && r->tokens[static_cast<size_t>(n)] == s->tokens[static_cast<size_t>(n)]) ++n;
-    n = n / bt * bt;
-    if (n > best) {
-      best = n;
-      from = r;
-    }
+  const int64_t have = s->table.n_tokens();
+  if (have % bt != 0 || static_cast<int64_t>(s->table.blocks().size()) * bt != have) return;
+  const int64_t full = (static_cast<int64_t>(s->tokens.size()) - 1) / bt;
+  int64_t i = have / bt;
+  for (; i < full; ++i) {
+    const auto b = index_.find(block_hash(s, i), std::span<const model::TokenId>(s->tokens).subspan(
+                                                     static_cast<size_t>(i * bt), static_cast<size_t>(bt)));
+    if (!b) break;
+    pool_.acquire(*b);
+    s->table.push_full(pool_, *b);
   }
-  if (!from) return;
-  s->table = from->table.fork(pool_, best);
-  shared_tokens_ += best;
+  const int64_t n = i * bt - have;
+  if (n == 0) return;
+  if (s->indexed == have / bt) s->indexed = i;
+  if (s->preemptions == 0) s->cached_tokens = std::max<int64_t>(s->cached_tokens, 0) + n;
+  shared_tokens_ += n;
+}
+
+void Scheduler::computed(SchedSeq* s, int64_t n) {
+  const int64_t bt = pool_.block_tokens();
+  const int64_t full = std::min(n, s->table.n_tokens()) / bt;
+  for (int64_t i = s->indexed; i < full; ++i) {
+    const cache::BlockId b = s->table.blocks()[static_cast<size_t>(i)];
+    const std::span<const model::TokenId> tokens =
+        std::span<const model::TokenId>(s->tokens).subspan(static_cast<size_t>(i * bt), static_cast<size_t>(bt));
+    if (index_.insert(block_hash(s, i), tokens, b)) pool_.set_indexed(b);
+  }
+  s->indexed = std::max(s->indexed, full);
 }
 
 int64_t Scheduler::fit(const SchedSeq& s, int64_t want) const {
@@ -120,8 +154,9 @@ std::vector<StepItem> Scheduler::plan(size_t max_items) {
     if (!items.empty()) budget = std::min(budget, prefill_chunk_);
     for (SchedSeq* s : running_) {
       if (budget == 0 || items.size() >= max_items) break;
-      const int64_t pending = s->pending();
-      if (pending <= 1) continue;
+      if (s->pending() <= 1) continue;
+      share_prefix(s);  // what other sequences computed meanwhile
+      const int64_t pending = s->pending();  // at least 1: the last token is always computed
       const int64_t n = fit(*s, std::min(pending, budget));
       if (n == 0) continue;
       const bool ok = s->table.append(pool_, n);

@@ -6,8 +6,10 @@
 //     prompts are fed in chunks with what is left of the token budget (chunked prefill), oldest
 //     first, so a long prompt never stalls the others for more than one budget's worth; while
 //     any sequence decodes, a step takes at most prefill_chunk prompt tokens.
-//   - Prefix sharing: a sequence admitted while another running sequence has computed the same
-//     first tokens takes those whole KV blocks by reference instead of computing them again.
+//   - Prefix reuse: every full block a sequence computes goes into the prefix index (cache/
+//     prefix_index.h), and stays in the pool after the sequence ends until its room is needed
+//     (least recently used first); a sequence admitted later takes the longest chain of indexed
+//     blocks its prompt begins with by reference and computes only the rest.
 //   - Preemption: when a decode token finds no free block, the newest running sequence gives
 //     all its blocks back and waits at the head of the queue; when it runs again it recomputes
 //     its KV from its tokens (prompt and generated so far), so nothing it produced is lost and
@@ -25,6 +27,7 @@
 
 #include "cache/block_pool.h"
 #include "cache/block_table.h"
+#include "cache/prefix_index.h"
 #include "model/tokenizer.h"
 
 namespace tandem::engine {
@@ -37,6 +40,9 @@ struct SchedSeq {
   cache::BlockTable table;
   int64_t preemptions = 0;
   int in_flight = 0;  // steps of it still in a pipeline (engine): it is not preempted meanwhile
+  int64_t cached_tokens = -1;   // prompt tokens found in the prefix index when first admitted
+  std::vector<uint64_t> hashes;  // prefix index names of its full blocks, as far as computed
+  int64_t indexed = 0;           // its first `indexed` blocks are in the index
 
   int64_t pending() const { return static_cast<int64_t>(tokens.size()) - table.n_tokens(); }
 };
@@ -50,7 +56,9 @@ class Scheduler {
  public:
   // batch_tokens: most tokens in a step; prefill_chunk: most prompt tokens in a step that also
   // carries decode tokens (a bound on how much one new prompt delays every running sequence).
-  Scheduler(cache::BlockPool& pool, int64_t batch_tokens, int max_running, int64_t prefill_chunk = 0);
+  // prefix_seed: the prefix index's seed (the model's identity, KV type, block size).
+  Scheduler(cache::BlockPool& pool, int64_t batch_tokens, int max_running, int64_t prefill_chunk = 0,
+            uint64_t prefix_seed = 0);
 
   void enqueue(SchedSeq* s);   // waiting, in order of arrival
   // Removes a sequence wherever it is and gives its blocks back.
@@ -61,15 +69,21 @@ class Scheduler {
   // nothing can run (nothing waiting or running, or all of it in flight).
   std::vector<StepItem> plan(size_t max_items = SIZE_MAX);
 
+  // The KV of s's positions [0, n) is computed: its full blocks among them join the index.
+  void computed(SchedSeq* s, int64_t n);
+
   const std::deque<SchedSeq*>& waiting() const { return waiting_; }
   const std::vector<SchedSeq*>& running() const { return running_; }
   int64_t preemptions() const { return preemptions_; }
   int64_t shared_tokens() const { return shared_tokens_; }  // prompt tokens not computed again
+  int64_t lookup_tokens() const { return lookup_tokens_; }  // prompt tokens looked up in the index
+  const cache::PrefixIndex& index() const { return index_; }
   cache::BlockPool& pool() { return pool_; }
 
  private:
   void admit();
   void share_prefix(SchedSeq* s);
+  uint64_t block_hash(SchedSeq* s, int64_t i);
   void preempt(SchedSeq* s);
   // The most tokens the table can append with the free blocks (at most want).
   int64_t fit(const SchedSeq& s, int64_t want) const;
@@ -82,7 +96,8 @@ class Scheduler {
   std::deque<SchedSeq*> waiting_;   // by order
   std::vector<SchedSeq*> running_;  // by order
   int64_t preemptions_ = 0;
-  int64_t shared_tokens_ = 0;
+  int64_t shared_tokens_ = 0, lookup_tokens_ = 0;
+  cache::PrefixIndex index_;
 };
 
 }  // namespace tandem::engine

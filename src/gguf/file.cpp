@@ -1,5 +1,7 @@
 #include "gguf/file.h"
 
+#include <xxhash.h>
+
 #include <algorithm>
 #include <cstring>
 #include <limits>
@@ -297,6 +299,17 @@ TensorView File::view(const TensorInfo& t) const {
   for (int d = 2; d < kMaxDims; ++d) v.nb[d] = v.nb[d - 1] * static_cast<size_t>(t.ne[d - 1]);
   v.data = const_cast<std::byte*>(tensor_data(t).data());
   return v;
+}
+
+uint64_t File::digest() const {
+  XXH3_state_t* st = XXH3_createState();
+  XXH3_64bits_reset(st);
+  XXH3_64bits_update(st, bytes_.data(), std::min(data_offset_, bytes_.size()));
+  const uint64_t size = bytes_.size();
+  XXH3_64bits_update(st, &size, sizeof(size));
+  const uint64_t h = XXH3_64bits_digest(st);
+  XXH3_freeState(st);
+  return h;
 }
 
 }  // namespace tandem::gguf

@@ -50,6 +50,10 @@ class File {
   size_t alignment() const { return alignment_; }
   size_t data_offset() const { return data_offset_; }  // absolute offset of the data section
   size_t file_size() const { return bytes_.size(); }
+  // The file's identity without reading its tensor data: xxhash of the bytes before the data
+  // section (header, metadata, tensor table) and the size. Two files with equal digests hold
+  // the same model as far as anything that reads them can tell, short of their weights' bytes.
+  uint64_t digest() const;
   std::span<const std::byte> bytes() const { return bytes_; }
 
   // Metadata in file order.

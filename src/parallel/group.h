@@ -5,17 +5,11 @@
 #pragma once
 
 #include <cstdint>
-#include <string>
 #include <string_view>
 
 #include "core/collective.h"
 
 namespace tandem::parallel {
-
-// A digest of a model file that does not read its tensor data: the size and the bytes before
-// the first tensor (header, metadata, tensor table), hashed with xxhash. InputError when the
-// file cannot be read.
-uint64_t model_digest(const std::string& path, uint64_t tensor_data_offset);
 
 // Throws InputError on every rank when the ranks' values differ ("what" names it: "model file",
 // "flags").

@@ -58,10 +58,15 @@ std::string Metrics::render(const engine::EngineStats* e) const {
     metric("gauge", "tandem_queue_length", "Requests waiting to run.", e->waiting);
     metric("gauge", "tandem_running_sequences", "Sequences in the running batch.", e->running);
     metric("gauge", "tandem_kv_blocks_used", "KV cache blocks in use.", e->blocks_used);
-    metric("gauge", "tandem_kv_blocks_free", "KV cache blocks free.", e->blocks_total - e->blocks_used);
+    metric("gauge", "tandem_kv_blocks_free", "KV cache blocks no sequence holds (free or cached).",
+           e->blocks_total - e->blocks_used);
+    metric("gauge", "tandem_kv_blocks_cached", "KV cache blocks no sequence holds, kept for their prefix.",
+           e->blocks_cached);
     metric("counter", "tandem_preemptions_total", "Sequences preempted for lack of KV blocks.", e->preemptions);
     metric("counter", "tandem_prefix_shared_tokens_total",
-           "Prompt tokens whose KV blocks were shared with a running sequence.", e->shared_tokens);
+           "Prompt tokens whose KV blocks came from the prefix cache instead of being computed.", e->shared_tokens);
+    metric("counter", "tandem_prefix_lookup_tokens_total",
+           "Prompt tokens looked up in the prefix cache (the hit rate is shared / lookup).", e->lookup_tokens);
     metric("counter", "tandem_engine_steps_total", "Forward steps run.", e->steps);
     metric("counter", "tandem_engine_rows_total", "Tokens through the forward pass (prompt and generated).", e->rows);
     metric("counter", "tandem_engine_forward_seconds_total", "Time in the forward pass.", e->forward_s);

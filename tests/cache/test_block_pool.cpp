@@ -144,5 +144,33 @@ TEST(BlockTable, ForkOfAPrefixAndTruncate) {
   EXPECT_EQ(pool.free_blocks(), 8);
 }
 
+TEST(BlockPool, IndexedBlocksAreCachedWhenReleasedAndEvictedLeastRecentlyUsedFirst) {
+  BlockPool pool(3, 64, 16);
+  std::vector<BlockId> evicted;
+  pool.on_evict([&](BlockId b) { evicted.push_back(b); });
+  const BlockId a = *pool.allocate(), b = *pool.allocate(), c = *pool.allocate();
+  pool.set_indexed(a);
+  pool.set_indexed(b);
+  pool.release(b);  // b cached first, then a
+  pool.release(a);
+  pool.release(c);  // not indexed: free
+  EXPECT_EQ(pool.cached_blocks(), 2);
+  EXPECT_EQ(pool.free_blocks(), 3);
+  EXPECT_EQ(pool.used_blocks(), 0);
+  pool.acquire(a);  // a held again, out of the cache
+  EXPECT_EQ(pool.refs(a), 1);
+  EXPECT_EQ(pool.cached_blocks(), 1);
+  EXPECT_EQ(*pool.allocate(), c) << "free blocks before cached ones";
+  EXPECT_TRUE(evicted.empty());
+  EXPECT_EQ(*pool.allocate(), b) << "then the least recently released cached block";
+  EXPECT_EQ(evicted, std::vector<BlockId>{b});
+  EXPECT_FALSE(pool.indexed(b)) << "its new contents are not indexed";
+  EXPECT_FALSE(pool.allocate().has_value());
+  pool.acquire(a);  // a held block: one more reference
+  EXPECT_EQ(pool.refs(a), 2);
+  pool.release(c);  // not indexed: free, and a free block cannot be acquired
+  EXPECT_ANY_THROW(pool.acquire(c));
+}
+
 }  // namespace
 }  // namespace tandem::cache

@@ -96,6 +96,18 @@ test('streaming equals non-streaming (greedy), with usage at the end', async () 
   assert.deepEqual(usage, whole.usage);
 });
 
+test('a repeated long prompt reuses its cached prefix: same text, usage.prompt_tokens_details.cached_tokens', async () => {
+  const doc = 'The river ran past the old mill where the miller kept his accounts in a leather book. '.repeat(8);
+  const req = { model: 'tandem-demo', messages: [{ role: 'user', content: doc + 'What did the miller keep?' }], max_tokens: 16, temperature: 0 };
+  const first = await client.chat.completions.create(req);
+  const again = await client.chat.completions.create(req);
+  assert.ok(first.usage.prompt_tokens > 100, `prompt of ${first.usage.prompt_tokens} tokens`);
+  assert.equal(first.usage.prompt_tokens_details.cached_tokens, 0);
+  const cached = again.usage.prompt_tokens_details.cached_tokens;
+  assert.ok(cached > 0 && cached % 32 === 0 && cached < again.usage.prompt_tokens, `cached_tokens ${cached}`);
+  assert.equal(again.choices[0].message.content, first.choices[0].message.content);
+});
+
 test('stop strings end the text before the stop', async () => {
   const base = { model: 'tandem-demo', messages: [{ role: 'user', content: 'Tell me a story' }], max_tokens: 40, temperature: 0 };
   const free = (await client.chat.completions.create(base)).choices[0].message.content;
@@ -248,7 +260,8 @@ test('metrics in Prometheus format', async () => {
   const text = await (await fetch(S.base + '/metrics')).text();
   for (const name of ['tandem_requests_total{endpoint="chat_completions",status="200"}', 'tandem_requests_total{endpoint="chat_completions",status="400"}',
     'tandem_prompt_tokens_total', 'tandem_generation_tokens_total', 'tandem_time_to_first_token_seconds_bucket',
-    'tandem_time_per_output_token_seconds_count', 'tandem_queue_length', 'tandem_running_sequences', 'tandem_kv_blocks_used', 'tandem_kv_blocks_free'])
+    'tandem_time_per_output_token_seconds_count', 'tandem_queue_length', 'tandem_running_sequences', 'tandem_kv_blocks_used', 'tandem_kv_blocks_free',
+    'tandem_kv_blocks_cached', 'tandem_prefix_shared_tokens_total', 'tandem_prefix_lookup_tokens_total'])
     assert.ok(text.includes(name), `metrics lack ${name}`);
   assert.ok(await metric(S.base, 'tandem_generation_tokens_total') > 100);
   fs.writeFileSync(path.join(OUT, 'metrics.txt'), text);

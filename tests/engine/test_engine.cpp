@@ -77,6 +77,47 @@ std::vector<Result> run_all(Engine& eng, const std::vector<std::vector<model::To
   return out;
 }
 
+// The prefix cache: questions over one document reuse the document's KV blocks (whole blocks of
+// 32 positions) computed for earlier requests, and every answer is exactly the answer of an
+// engine that computed everything (a fresh engine per request).
+TEST(Engine, ReusedPrefixBlocksGiveTheSameGreedyOutputs) {
+  auto model = model::Model::load(kModel);
+  std::mt19937 rng(5);
+  std::vector<model::TokenId> doc(100);
+  for (auto& t : doc) t = static_cast<model::TokenId>(rng() % static_cast<uint32_t>(model->hparams().n_vocab));
+  std::vector<std::vector<model::TokenId>> asks;
+  for (int q = 0; q < 6; ++q) {
+    std::vector<model::TokenId> p = doc;
+    for (int i = 0; i < 3 + q; ++i) p.push_back(static_cast<model::TokenId>(rng() % 4000));
+    asks.push_back(std::move(p));
+  }
+  std::vector<Result> fresh;
+  for (const auto& p : asks) {
+    Engine alone(*model, {.parallel = 1, .n_ctx = 256});
+    fresh.push_back(drain(*alone.submit(greedy(p, 40))));
+  }
+  Engine eng(*model, {.parallel = 2, .n_ctx = 256});
+  for (size_t i = 0; i < asks.size(); ++i) {
+    auto stream = eng.submit(greedy(asks[i], 40));
+    const Result r = drain(*stream);
+    EXPECT_EQ(r.tokens, fresh[i].tokens) << "question " << i;
+    EXPECT_EQ(stream->usage().cached_tokens, i == 0 ? 0 : 96) << "question " << i << ": the document's 3 whole blocks";
+  }
+  const EngineStats st = settled(eng);
+  EXPECT_EQ(st.shared_tokens, 5 * 96);
+  EXPECT_GT(st.blocks_cached, 0);
+  // The same, concurrently, in a pool so small that sequences are preempted and cached blocks
+  // evicted while others use them.
+  const model::KvLayout layout(model->hparams(), DType::F16, model::kKvBlockTokens);
+  Engine tight(*model, {.parallel = 6, .n_ctx = 256, .kv_mem = layout.block_bytes() * 8, .batch_tokens = 64});
+  std::vector<std::shared_ptr<RequestStream>> streams;
+  for (const auto& p : asks) streams.push_back(tight.submit(greedy(p, 40)));
+  for (size_t i = 0; i < asks.size(); ++i) EXPECT_EQ(drain(*streams[i]).tokens, fresh[i].tokens) << "question " << i;
+  const EngineStats ts = settled(tight);
+  EXPECT_GT(ts.preemptions, 0);
+  EXPECT_GT(ts.shared_tokens, 0);
+}
+
 TEST(Engine, ThirtyTwoConcurrentGreedyRequestsEqualTheirSequentialOutputs) {
   auto model = model::Model::load(kModel);
   const auto ps = prompts(*model, 32);

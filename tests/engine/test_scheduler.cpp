@@ -123,6 +123,7 @@ TEST(Scheduler, ANewSequenceSharesTheWholeBlocksOfAComputedPrefix) {
   for (size_t i = 0; i < a.tokens.size(); ++i) a.tokens[i] = static_cast<model::TokenId>(i);
   sched.enqueue(&a);
   sched.plan();  // a computes 40 positions: blocks [0,16) [16,32) [32,40)
+  sched.computed(&a, 40);  // the engine ran the step: a's two full blocks join the index
   SchedSeq b = make_seq(1, 50);
   for (size_t i = 0; i < b.tokens.size(); ++i) b.tokens[i] = static_cast<model::TokenId>(i < 35 ? i : 1000 + i);
   a.tokens.push_back(7);
@@ -140,6 +141,67 @@ TEST(Scheduler, ANewSequenceSharesTheWholeBlocksOfAComputedPrefix) {
   EXPECT_EQ(pool.refs(b.table.blocks()[0]), 1) << "b keeps the shared blocks alive";
   sched.remove(&b);
   EXPECT_EQ(pool.used_blocks(), 0);
+  EXPECT_EQ(pool.cached_blocks(), 2) << "the indexed blocks stay for the next sequence with the prefix";
+}
+
+// The prefix cache: a finished sequence's full blocks serve a later one with the same first
+// tokens; the same tokens at other positions, or other tokens, do not match; cached blocks are
+// given up least recently used first when the pool needs room.
+TEST(Scheduler, FinishedSequencesLeaveTheirPrefixForLaterOnes) {
+  cache::BlockPool pool(6, 64, 16);
+  Scheduler sched(pool, 256, 4, 0, /*prefix_seed=*/42);
+  auto numbered = [](uint64_t order, int n, int first) {
+    SchedSeq s = make_seq(order, n);
+    for (int i = 0; i < n; ++i) s.tokens[static_cast<size_t>(i)] = static_cast<model::TokenId>(first + i);
+    return s;
+  };
+  SchedSeq a = numbered(0, 33, 0);  // two full blocks and one token
+  sched.enqueue(&a);
+  sched.plan();
+  sched.computed(&a, 33);
+  sched.remove(&a);  // a finished
+  EXPECT_EQ(pool.cached_blocks(), 2);
+  EXPECT_EQ(pool.free_blocks(), 6) << "cached blocks count as available";
+
+  SchedSeq b = numbered(1, 40, 0);  // the same first 32 tokens
+  sched.enqueue(&b);
+  auto items = sched.plan();
+  ASSERT_EQ(items.size(), 1u);
+  EXPECT_EQ(items[0].n, 8) << "only the tokens past a's two blocks are computed";
+  EXPECT_EQ(b.cached_tokens, 32);
+  EXPECT_EQ(pool.cached_blocks(), 0) << "b holds them again";
+  sched.computed(&b, 40);
+  sched.remove(&b);
+
+  // The same 16 tokens one position later are another block: no reuse.
+  SchedSeq c = numbered(2, 20, 0);
+  c.tokens.insert(c.tokens.begin(), 999);
+  sched.enqueue(&c);
+  items = sched.plan();
+  ASSERT_EQ(items.size(), 1u);
+  EXPECT_EQ(items[0].n, 21);
+  EXPECT_EQ(c.cached_tokens, 0);
+  sched.computed(&c, 21);
+  sched.remove(&c);  // c's first block is indexed too: 3 cached blocks (a's two, c's one)
+  EXPECT_EQ(pool.cached_blocks(), 3);
+
+  // A sequence of 5 new blocks needs room: the least recently released go first (a's, which b
+  // released before c released its own), and the index forgets them.
+  SchedSeq d = numbered(3, 80, 5000);
+  sched.enqueue(&d);
+  items = sched.plan();
+  ASSERT_EQ(items.size(), 1u);
+  EXPECT_EQ(items[0].n, 80);
+  EXPECT_EQ(pool.cached_blocks(), 1);
+  sched.remove(&d);
+  SchedSeq again_c = numbered(4, 20, 0);
+  again_c.tokens.insert(again_c.tokens.begin(), 999);
+  SchedSeq again_a = numbered(5, 33, 0);
+  sched.enqueue(&again_c);
+  sched.enqueue(&again_a);
+  sched.plan();
+  EXPECT_EQ(again_c.cached_tokens, 16) << "c's block, released last, survived";
+  EXPECT_EQ(again_a.cached_tokens, 0) << "a's blocks were evicted";
 }
 
 // Pipeline stages: the engine plans a step per stage, each over its share of the sequences, and
