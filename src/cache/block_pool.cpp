@@ -44,7 +44,8 @@ std::optional<BlockId> BlockPool::allocate() {
     lru_.pop_front();
     lru_pos_[static_cast<size_t>(b)] = lru_.end();
     indexed_[static_cast<size_t>(b)] = 0;
-    if (on_evict_) on_evict_(b);
+    refs_[static_cast<size_t>(b)] = 1;
+    if (on_evict_) on_evict_(b);  // its contents are still there (a lower tier may keep them)
   } else {
     return std::nullopt;
   }

@@ -23,6 +23,12 @@ bool PrefixIndex::insert(uint64_t hash, std::span<const int32_t> tokens, BlockId
   return true;
 }
 
+std::optional<std::pair<uint64_t, std::span<const int32_t>>> PrefixIndex::entry(BlockId b) const {
+  const auto it = by_block_.find(b);
+  if (it == by_block_.end()) return std::nullopt;
+  return std::pair<uint64_t, std::span<const int32_t>>{it->second, by_hash_.at(it->second).tokens};
+}
+
 void PrefixIndex::erase(BlockId b) {
   const auto it = by_block_.find(b);
   if (it == by_block_.end()) return;

@@ -36,6 +36,8 @@ class PrefixIndex {
   bool insert(uint64_t hash, std::span<const int32_t> tokens, BlockId b);
   // Forgets block b (evicted for other contents); nothing if it is not indexed.
   void erase(BlockId b);
+  // Block b's name and tokens, when it is indexed.
+  std::optional<std::pair<uint64_t, std::span<const int32_t>>> entry(BlockId b) const;
   size_t size() const { return by_hash_.size(); }
 
  private:

@@ -29,7 +29,7 @@ struct ServeOptions {
   ModelOptions model;
   server::ServerOptions http;
   int parallel = 4;
-  std::string kv_mem;
+  std::string kv_mem, kv_dram, kv_disk, kv_disk_size = "8G";
   int64_t batch_tokens = 256;
   int64_t prefill_chunk = 64;
   int max_queue = 256;
@@ -118,6 +118,9 @@ void serve(const ServeOptions& o) {
   eo.prefill_chunk = o.prefill_chunk;
   eo.kv_type = model::parse_kv_type(o.model.kv_type.c_str());
   eo.max_queue = o.max_queue;
+  if (!o.kv_dram.empty()) eo.kv_dram = parse_bytes(o.kv_dram, "--kv-dram");
+  eo.kv_disk = o.kv_disk;
+  eo.kv_disk_size = parse_bytes(o.kv_disk_size, "--kv-disk-size");
   if (group != nullptr) {
     // A step failed (a rank's error came back): the requests have their 503; end the job so
     // that its supervisor restarts it.
@@ -170,6 +173,13 @@ void add_serve(CLI::App& app) {
   cmd->add_option("--parallel", o->parallel, "sequences generated at once")->capture_default_str()
       ->check(CLI::Range(1, 1024));
   cmd->add_option("--kv-mem", o->kv_mem, "KV cache pool size, e.g. 2G (default: ctx x parallel positions)");
+  cmd->add_option("--kv-dram", o->kv_dram,
+                  "host memory for KV blocks the pool evicts, reused for prompts with the same prefix (e.g. 4G; "
+                  "default: none)");
+  cmd->add_option("--kv-disk", o->kv_disk,
+                  "directory where computed KV blocks are kept across restarts and shared between servers of the "
+                  "same model (default: none)");
+  cmd->add_option("--kv-disk-size", o->kv_disk_size, "cap of the --kv-disk directory, e.g. 20G")->capture_default_str();
   cmd->add_option("--batch-tokens", o->batch_tokens, "most tokens per engine step (decode + prompt chunks)")
       ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 16));
   cmd->add_option("--prefill-chunk", o->prefill_chunk,

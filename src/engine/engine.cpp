@@ -72,6 +72,15 @@ Engine::Engine(const model::Model& model, const EngineOptions& opts)
       group_(model.world()) {
   if (opts.batch_tokens < 1) throw_input("--batch-tokens {} must be at least 1", opts.batch_tokens);
   stats_.blocks_total = pool_.n_blocks();
+  if (opts.kv_dram > 0 || !opts.kv_disk.empty()) {
+    if (model.world() != nullptr)
+      throw_input("--kv-dram and --kv-disk work in one process (not yet with --tp or --pp)");
+    if (opts.kv_dram > 0) host_store_ = std::make_unique<cache::HostStore>(opts.kv_dram);
+    if (!opts.kv_disk.empty())
+      disk_store_ = std::make_unique<cache::DiskStore>(opts.kv_disk, opts.kv_disk_size,
+                                                       prefix_seed(model, opts.kv_type, layout_.block_tokens()));
+    sched_.set_tiers(host_store_.get(), disk_store_.get());
+  }
   if (group_ != nullptr) {
     TANDEM_CHECK(group_->rank() == 0, "the engine runs on rank 0; rank {} follows", group_->rank());
     pool_.record_copies(&copies_);
@@ -214,6 +223,12 @@ void Engine::loop() {
       stats_.shared_tokens = sched_.shared_tokens();
       stats_.lookup_tokens = sched_.lookup_tokens();
       stats_.blocks_cached = pool_.cached_blocks();
+      stats_.tiers = sched_.tier_stats();
+      if (host_store_) {
+        stats_.host_blocks = static_cast<int64_t>(host_store_->size());
+        stats_.host_bytes = static_cast<int64_t>(host_store_->bytes());
+      }
+      if (disk_store_) stats_.disk = disk_store_->stats();
       stats_.steps += stepped ? 1 : 0;
       std::erase_if(in_flight_, [](const std::shared_ptr<RequestStream>& o) { return o->ended(); });
       if (stop_ && live_.empty() && incoming_.empty()) break;

@@ -18,6 +18,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -39,6 +40,9 @@ struct EngineOptions {
   int64_t prefill_chunk = 64;  // prompt tokens per step while other sequences decode
   DType kv_type = DType::F16;
   int max_queue = 256;       // waiting requests beyond which submit() refuses
+  size_t kv_dram = 0;        // bytes of host memory for evicted KV blocks (tier 1); 0: none
+  std::string kv_disk = {};  // directory of the disk tier (tier 2); empty: none
+  size_t kv_disk_size = size_t{8} << 30;  // cap of the disk tier
   ThreadPool* pool = nullptr;
   // A model spread over a group (model.world()): called once, on the engine thread, when a step
   // fails (a rank died or is unreachable), after every request in flight ended with 503.
@@ -52,6 +56,9 @@ struct EngineStats {
   int64_t shared_tokens = 0;  // prompt tokens whose KV blocks came from the prefix index, not computed
   int64_t lookup_tokens = 0;  // prompt tokens looked up in the prefix index (at each admission)
   int64_t blocks_cached = 0;  // blocks no sequence holds, kept for their prefix
+  Scheduler::TierStats tiers;  // lower tiers: hits and moves
+  int64_t host_blocks = 0, host_bytes = 0;
+  cache::DiskStats disk;
   int64_t rows = 0;                          // tokens through the forward pass, all steps
   double forward_s = 0, sample_s = 0;        // time in the forward pass / sampling and streaming
 };
@@ -105,6 +112,8 @@ class Engine {
   EngineOptions opts_;
   int64_t n_ctx_;
   model::KvLayout layout_;
+  std::unique_ptr<cache::HostStore> host_store_;  // tiers 1 and 2 (before sched_: they outlive it)
+  std::unique_ptr<cache::DiskStore> disk_store_;
   cache::BlockPool pool_;
   Scheduler sched_;
   model::BatchForward forward_;

@@ -1,5 +1,7 @@
 #include "engine/scheduler.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 
 #include "core/error.h"
@@ -21,7 +23,59 @@ Scheduler::Scheduler(cache::BlockPool& pool, int64_t batch_tokens, int max_runni
     : pool_(pool), batch_tokens_(batch_tokens), max_running_(max_running),
       prefill_chunk_(prefill_chunk > 0 ? prefill_chunk : batch_tokens), index_(prefix_seed) {
   TANDEM_CHECK(batch_tokens > 0 && max_running > 0, "scheduler: {} tokens, {} sequences", batch_tokens, max_running);
-  pool_.on_evict([this](cache::BlockId b) { index_.erase(b); });
+  pool_.on_evict([this](cache::BlockId b) { evicted(b); });
+}
+
+void Scheduler::set_tiers(cache::HostStore* host, cache::DiskStore* disk) {
+  host_ = host;
+  disk_ = disk;
+  tier_stats_.block_bytes = static_cast<int64_t>(pool_.block_bytes());
+}
+
+// A cached block leaves the pool: its contents go down to host memory, then the index forgets
+// it.
+void Scheduler::evicted(cache::BlockId b) {
+  if (host_ != nullptr) {
+    if (const auto e = index_.entry(b)) {
+      cache::StoredBlock sb;
+      sb.hash = e->first;
+      sb.tokens.assign(e->second.begin(), e->second.end());
+      const std::byte* data = pool_.data(b);
+      sb.data.assign(data, data + pool_.block_bytes());
+      std::vector<cache::StoredBlock> spill;
+      if (host_ != nullptr) {
+        ++tier_stats_.to_host;
+        spill = host_->put(std::move(sb));
+      }
+      // Disk has every indexed block already (written through when computed); a block that
+      // leaves host memory is simply dropped there.
+      (void)spill;
+    }
+  }
+  index_.erase(b);
+}
+
+// A block named `hash` with these tokens from a lower tier into a new pool block (indexed, one
+// reference: the caller's); nothing when no tier has it or the pool has no room.
+std::optional<cache::BlockId> Scheduler::from_tiers(uint64_t hash, std::span<const model::TokenId> tokens) {
+  if (host_ == nullptr && disk_ == nullptr) return std::nullopt;
+  if ((host_ == nullptr || !host_->contains(hash)) &&
+      (disk_ == nullptr || ::access(disk_->path_of(hash).c_str(), F_OK) != 0))
+    return std::nullopt;
+  const auto b = pool_.allocate();
+  if (!b) return std::nullopt;
+  const std::span<std::byte> dst(pool_.data(*b), pool_.block_bytes());
+  if (host_ != nullptr && host_->get(hash, tokens, dst)) {
+    ++tier_stats_.host_hits;
+  } else if (disk_ != nullptr && disk_->get(hash, tokens, dst)) {
+    ++tier_stats_.disk_hits;
+  } else {
+    pool_.release(*b);
+    return std::nullopt;
+  }
+  index_.insert(hash, tokens, *b);
+  pool_.set_indexed(*b);
+  return b;
 }
 
 void Scheduler::enqueue(SchedSeq* s) { insert_by_order(waiting_, s); }
@@ -83,11 +137,16 @@ void Scheduler::share_prefix(SchedSeq* s) {
   const int64_t full = (static_cast<int64_t>(s->tokens.size()) - 1) / bt;
   int64_t i = have / bt;
   for (; i < full; ++i) {
-    const auto b = index_.find(block_hash(s, i), std::span<const model::TokenId>(s->tokens).subspan(
-                                                     static_cast<size_t>(i * bt), static_cast<size_t>(bt)));
-    if (!b) break;
-    pool_.acquire(*b);
-    s->table.push_full(pool_, *b);
+    const uint64_t h = block_hash(s, i);
+    const auto tokens = std::span<const model::TokenId>(s->tokens).subspan(static_cast<size_t>(i * bt), static_cast<size_t>(bt));
+    if (const auto b = index_.find(h, tokens)) {
+      pool_.acquire(*b);
+      s->table.push_full(pool_, *b);
+    } else if (const auto c = from_tiers(h, tokens)) {
+      s->table.push_full(pool_, *c);
+    } else {
+      break;
+    }
   }
   const int64_t n = i * bt - have;
   if (n == 0) return;
@@ -103,7 +162,17 @@ void Scheduler::computed(SchedSeq* s, int64_t n) {
     const cache::BlockId b = s->table.blocks()[static_cast<size_t>(i)];
     const std::span<const model::TokenId> tokens =
         std::span<const model::TokenId>(s->tokens).subspan(static_cast<size_t>(i * bt), static_cast<size_t>(bt));
-    if (index_.insert(block_hash(s, i), tokens, b)) pool_.set_indexed(b);
+    if (!index_.insert(block_hash(s, i), tokens, b)) continue;
+    pool_.set_indexed(b);
+    if (disk_ != nullptr) {  // written through: a restarted server finds every computed prefix
+      cache::StoredBlock sb;
+      sb.hash = block_hash(s, i);
+      sb.tokens.assign(tokens.begin(), tokens.end());
+      const std::byte* data = pool_.data(b);
+      sb.data.assign(data, data + pool_.block_bytes());
+      ++tier_stats_.to_disk;
+      disk_->put(std::move(sb));
+    }
   }
   s->indexed = std::max(s->indexed, full);
 }

@@ -23,10 +23,14 @@
 #include <cstdint>
 #include <deque>
 #include <limits>
+#include <optional>
+#include <span>
 #include <vector>
 
 #include "cache/block_pool.h"
 #include "cache/block_table.h"
+#include "cache/disk_store.h"
+#include "cache/host_store.h"
 #include "cache/prefix_index.h"
 #include "model/tokenizer.h"
 
@@ -72,6 +76,18 @@ class Scheduler {
   // The KV of s's positions [0, n) is computed: its full blocks among them join the index.
   void computed(SchedSeq* s, int64_t n);
 
+  // Lower tiers of the prefix cache (either may be null; they must outlive the scheduler): a
+  // cached block evicted from the pool moves down to host memory, every indexed block is
+  // written through to disk (so a restart finds it), and a prefix found only in a lower tier is
+  // copied back into a pool block instead of being computed.
+  void set_tiers(cache::HostStore* host, cache::DiskStore* disk);
+  struct TierStats {
+    int64_t host_hits = 0, disk_hits = 0;          // blocks brought back up
+    int64_t to_host = 0, to_disk = 0;              // blocks moved down
+    int64_t block_bytes = 0;
+  };
+  TierStats tier_stats() const { return tier_stats_; }
+
   const std::deque<SchedSeq*>& waiting() const { return waiting_; }
   const std::vector<SchedSeq*>& running() const { return running_; }
   int64_t preemptions() const { return preemptions_; }
@@ -98,6 +114,11 @@ class Scheduler {
   int64_t preemptions_ = 0;
   int64_t shared_tokens_ = 0, lookup_tokens_ = 0;
   cache::PrefixIndex index_;
+  cache::HostStore* host_ = nullptr;
+  cache::DiskStore* disk_ = nullptr;
+  TierStats tier_stats_;
+  void evicted(cache::BlockId b);
+  std::optional<cache::BlockId> from_tiers(uint64_t hash, std::span<const model::TokenId> tokens);
 };
 
 }  // namespace tandem::engine

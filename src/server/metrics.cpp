@@ -67,6 +67,25 @@ std::string Metrics::render(const engine::EngineStats* e) const {
            "Prompt tokens whose KV blocks came from the prefix cache instead of being computed.", e->shared_tokens);
     metric("counter", "tandem_prefix_lookup_tokens_total",
            "Prompt tokens looked up in the prefix cache (the hit rate is shared / lookup).", e->lookup_tokens);
+    out += fmt::format(
+        "# HELP tandem_kv_tier_hits_total KV blocks found in a lower tier and copied back instead of computed.\n"
+        "# TYPE tandem_kv_tier_hits_total counter\n"
+        "tandem_kv_tier_hits_total{{tier=\"host\"}} {}\ntandem_kv_tier_hits_total{{tier=\"disk\"}} {}\n",
+        e->tiers.host_hits, e->tiers.disk_hits);
+    out += fmt::format(
+        "# HELP tandem_kv_tier_blocks_moved_total KV blocks moved down a tier (evicted to host memory, written to "
+        "disk).\n# TYPE tandem_kv_tier_blocks_moved_total counter\n"
+        "tandem_kv_tier_blocks_moved_total{{to=\"host\"}} {}\ntandem_kv_tier_blocks_moved_total{{to=\"disk\"}} {}\n",
+        e->tiers.to_host, e->tiers.to_disk);
+    out += fmt::format(
+        "# HELP tandem_kv_tier_bytes Bytes of KV blocks held by a lower tier.\n# TYPE tandem_kv_tier_bytes gauge\n"
+        "tandem_kv_tier_bytes{{tier=\"host\"}} {}\ntandem_kv_tier_bytes{{tier=\"disk\"}} {}\n",
+        e->host_bytes, e->disk.bytes);
+    metric("counter", "tandem_kv_tier_moved_bytes_total", "Bytes of KV blocks moved between tiers, both ways.",
+           (e->tiers.host_hits + e->tiers.disk_hits + e->tiers.to_host + e->tiers.to_disk) * e->tiers.block_bytes);
+    metric("counter", "tandem_kv_disk_read_bytes_total", "Bytes read from the disk tier.", e->disk.read_bytes);
+    metric("counter", "tandem_kv_disk_discarded_total",
+           "Disk tier files that failed their checks (corrupt, truncated) and were deleted.", e->disk.discarded);
     metric("counter", "tandem_engine_steps_total", "Forward steps run.", e->steps);
     metric("counter", "tandem_engine_rows_total", "Tokens through the forward pass (prompt and generated).", e->rows);
     metric("counter", "tandem_engine_forward_seconds_total", "Time in the forward pass.", e->forward_s);

@@ -3,6 +3,8 @@
 // frees blocks at once, and requests that can never run are refused with the numbers.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
 #include <random>
 #include <thread>
 
@@ -116,6 +118,70 @@ TEST(Engine, ReusedPrefixBlocksGiveTheSameGreedyOutputs) {
   const EngineStats ts = settled(tight);
   EXPECT_GT(ts.preemptions, 0);
   EXPECT_GT(ts.shared_tokens, 0);
+}
+
+// The lower tiers: documents that do not fit the pool come back from host memory; a restarted
+// engine finds them on disk; damaged files are recomputed. Every answer equals a fresh
+// engine's.
+TEST(Engine, LowerTiersGiveBackPrefixesThePoolEvictedAndSurviveARestart) {
+  auto model = model::Model::load(kModel);
+  const auto n_vocab = static_cast<uint32_t>(model->hparams().n_vocab);
+  std::mt19937 rng(9);
+  std::vector<std::vector<model::TokenId>> docs(4);
+  for (auto& d : docs) {
+    d.resize(100);  // 3 whole blocks and 4 tokens
+    for (auto& t : d) t = static_cast<model::TokenId>(rng() % n_vocab);
+  }
+  std::vector<Result> fresh;
+  for (const auto& d : docs) {
+    Engine alone(*model, {.parallel = 1, .n_ctx = 256});
+    fresh.push_back(drain(*alone.submit(greedy(d, 8))));
+  }
+  const model::KvLayout layout(model->hparams(), DType::F16, model::kKvBlockTokens);
+  const auto dir = std::filesystem::temp_directory_path() / ("tandem-engine-tiers-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  EngineOptions o{.parallel = 1, .n_ctx = 256, .kv_mem = layout.block_bytes() * 8};
+  o.kv_dram = layout.block_bytes() * 64;
+  o.kv_disk = dir.string();
+  {
+    Engine eng(*model, o);
+    for (int round = 0; round < 2; ++round)
+      for (size_t i = 0; i < docs.size(); ++i) {
+        auto stream = eng.submit(greedy(docs[i], 8));
+        EXPECT_EQ(drain(*stream).tokens, fresh[i].tokens) << "round " << round << " doc " << i;
+        if (round == 1) {
+          EXPECT_EQ(stream->usage().cached_tokens, 96) << "doc " << i;
+        }
+      }
+    const EngineStats st = settled(eng);
+    EXPECT_GT(st.tiers.to_host, 0) << "8 pool blocks cannot keep 4 documents: some went to host memory";
+    EXPECT_GT(st.tiers.host_hits, 0);
+  }
+  // A restart: a new engine, nothing in its pool or host memory, the same directory.
+  o.kv_dram = 0;
+  {
+    Engine eng(*model, o);
+    auto stream = eng.submit(greedy(docs[2], 8));
+    EXPECT_EQ(drain(*stream).tokens, fresh[2].tokens);
+    EXPECT_EQ(stream->usage().cached_tokens, 96);
+    EXPECT_EQ(settled(eng).tiers.disk_hits, 3);
+  }
+  // Every file damaged: all recomputed, the same answers.
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    std::fstream f(e.path(), std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(-1, std::ios::end);
+    f.put('\x5a');
+  }
+  {
+    Engine eng(*model, o);
+    for (size_t i = 0; i < docs.size(); ++i) {
+      auto stream = eng.submit(greedy(docs[i], 8));
+      EXPECT_EQ(drain(*stream).tokens, fresh[i].tokens) << "doc " << i;
+      EXPECT_EQ(stream->usage().cached_tokens, 0) << "doc " << i;
+    }
+    EXPECT_GT(settled(eng).disk.discarded, 0);
+  }
+  std::filesystem::remove_all(dir);
 }
 
 TEST(Engine, ThirtyTwoConcurrentGreedyRequestsEqualTheirSequentialOutputs) {

@@ -1,0 +1,77 @@
+// Tier 2 of the KV cache: block contents as files in a directory (--kv-disk DIR, capped at
+// --kv-disk-size BYTES), which outlive the server: a restarted server, or another server given
+// the same directory, reuses the prefixes computed before.
+//
+// One file per block, named by its prefix-index name (<16 hex digits>.kv), holding a header
+// (magic, format version, the index seed = the model file's digest, KV type and block size, the
+// name, the block's tokens, the payload's size and xxhash, and the header's own xxhash) and the
+// payload. A write goes to a temporary name, is synced and renamed into place, so a reader only
+// ever sees whole files; writes happen on a thread of their own (put() queues a copy and
+// returns). A read checks everything against what the caller expects: a file that is corrupt,
+// truncated or for another block is deleted and reads as a miss (the block is recomputed); one
+// for another model (another seed) is left alone for the server that owns it. Servers sharing
+// a directory need no lock: names are unique per content, renames are atomic, and each keeps the
+// total under the cap by deleting the least recently used files (by modification time: a hit
+// touches its file).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <span>
+#include <string>
+#include <thread>
+
+#include "cache/host_store.h"
+
+namespace tandem::cache {
+
+struct DiskStats {
+  int64_t files = 0;          // ours (this seed) in the directory, as last counted
+  int64_t bytes = 0;
+  int64_t written = 0, write_bytes = 0, dropped = 0;  // dropped: queue full or write failed
+  int64_t read = 0, read_bytes = 0, discarded = 0;    // discarded: corrupt files removed
+};
+
+class DiskStore {
+ public:
+  // Opens (creates) the directory and counts the files of this seed. InputError when it cannot
+  // be created or written.
+  DiskStore(std::string dir, size_t capacity_bytes, uint64_t seed);
+  ~DiskStore();  // writes what is queued, then stops the writer
+  DiskStore(const DiskStore&) = delete;
+  DiskStore& operator=(const DiskStore&) = delete;
+
+  // Queues the block for writing (nothing if its file exists or the queue holds over 256 MiB).
+  void put(StoredBlock b);
+  // Reads the block named `hash` holding these tokens into out (exactly out.size() payload
+  // bytes); false on a miss, or when the file fails a check (it is then deleted).
+  bool get(uint64_t hash, std::span<const int32_t> tokens, std::span<std::byte> out);
+  // Waits until every queued write is done (tests, shutdown).
+  void flush();
+  DiskStats stats() const;
+  const std::string& dir() const { return dir_; }
+
+  // The file's path for a name.
+  std::string path_of(uint64_t hash) const;
+
+ private:
+  void writer();
+  void write_file(const StoredBlock& b);
+  void enforce_cap();
+
+  std::string dir_;
+  size_t capacity_;
+  uint64_t seed_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_, idle_cv_;
+  std::deque<StoredBlock> queue_;
+  size_t queued_bytes_ = 0;
+  bool busy_ = false, stop_ = false;
+  DiskStats stats_;
+  std::thread thread_;
+};
+
+}  // namespace tandem::cache
