@@ -3,7 +3,7 @@ random weights, for speed measurements (speed does not depend on the values). Th
 SentencePiece-style vocabulary of the real size (byte tokens plus filler pieces), enough for
 tandem and llama.cpp to load the file; its text output is meaningless.
 
-Usage: make_random_model.py SHAPE OUT.gguf     SHAPE: llama-3.2-1b | qwen3-1.7b | tinyllama-1.1b
+Usage: make_random_model.py SHAPE OUT.gguf     SHAPE: llama-3.2-1b | qwen3-1.7b | tinyllama-1.1b | llama-300m
 Tensors are generated and written one at a time, so memory stays at one tensor."""
 import struct
 import sys
@@ -20,6 +20,11 @@ SHAPES = {
     "tinyllama-1.1b": dict(arch="llama", n_embd=2048, n_layer=22, n_head=32, n_kv=4, head_dim=64, n_ff=5632,
                            n_vocab=32000, n_ctx=2048, rope_base=10000.0, eps=1e-5, tied=False, qk_norm=False,
                            rope_freqs=False),
+    # A ~300 M-parameter Llama shape with a 16K context: prefill costs real time, as the KV cache
+    # benchmark (scripts/bench_kv.py) needs, while a 4,000-token document still fits a test run.
+    "llama-300m": dict(arch="llama", n_embd=1024, n_layer=16, n_head=16, n_kv=4, head_dim=64, n_ff=4096,
+                       n_vocab=32000, n_ctx=16384, rope_base=10000.0, eps=1e-5, tied=False, qk_norm=False,
+                       rope_freqs=False),
     # Qwen3-1.7B: config.json of Qwen/Qwen3-1.7B (tied embeddings, per-head q/k RMSNorm).
     "qwen3-1.7b": dict(arch="qwen3", n_embd=2048, n_layer=28, n_head=16, n_kv=8, head_dim=128, n_ff=6144,
                        n_vocab=151936, n_ctx=40960, rope_base=1000000.0, eps=1e-6, tied=True, qk_norm=True,

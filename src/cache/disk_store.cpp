@@ -248,41 +248,53 @@ void DiskStore::enforce_cap() {
   stats_.bytes = total;
 }
 
+BlockFileVerdict check_block_file(std::span<const std::byte> file, uint64_t seed, uint64_t hash,
+                                  std::span<const int32_t> tokens, std::span<std::byte> out) {
+  if (file.size() < kHeaderBytes) return BlockFileVerdict::Damaged;
+  const auto h = parse_header(file.data());
+  if (!h || h->version != kVersion) return BlockFileVerdict::Damaged;
+  if (h->seed != seed) return BlockFileVerdict::OtherModel;
+  if (h->hash != hash || h->payload_bytes != out.size()) return BlockFileVerdict::Damaged;
+  if (h->n_tokens > (file.size() - kHeaderBytes) / 4 ||
+      file.size() != kHeaderBytes + uint64_t{h->n_tokens} * 4 + h->payload_bytes)
+    return BlockFileVerdict::Damaged;  // truncated or padded
+  std::vector<int32_t> got(h->n_tokens);
+  if (!got.empty()) std::memcpy(got.data(), file.data() + kHeaderBytes, got.size() * sizeof(int32_t));
+  if (header_digest(file.data(), got) != h->header_xxh) return BlockFileVerdict::Damaged;
+  if (!std::ranges::equal(got, tokens)) return BlockFileVerdict::OtherBlock;
+  const std::byte* payload = file.data() + kHeaderBytes + got.size() * sizeof(int32_t);
+  if (XXH3_64bits(payload, out.size()) != h->payload_xxh) return BlockFileVerdict::Damaged;
+  std::memcpy(out.data(), payload, out.size());
+  return BlockFileVerdict::Ok;
+}
+
 bool DiskStore::get(uint64_t hash, std::span<const int32_t> tokens, std::span<std::byte> out) {
   const std::string path = path_of(hash);
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return false;  // a miss
-  // Checks in order; the first failure decides. A file for another model stays (its owner may
-  // share the directory); a damaged one is deleted so that it is not read again.
-  enum class Verdict { Ok, Miss, Damaged };
-  auto check = [&]() -> Verdict {
-    struct stat st {};
+  // The whole file, when its size is what this block's file must have (else it is damaged).
+  const size_t want = kHeaderBytes + tokens.size() * sizeof(int32_t) + out.size();
+  std::vector<std::byte> file;
+  struct stat st {};
+  BlockFileVerdict v = BlockFileVerdict::Damaged;
+  if (::fstat(fd, &st) == 0 && static_cast<size_t>(st.st_size) == want) {
+    file.resize(want);
+    if (read_all(fd, file.data(), want)) v = check_block_file(file, seed_, hash, tokens, out);
+  } else if (::fstat(fd, &st) == 0 && static_cast<size_t>(st.st_size) >= kHeaderBytes) {
+    // Another size: still one of another model's blocks (left alone) or damaged.
     std::byte head[kHeaderBytes];
-    if (::fstat(fd, &st) != 0 || !read_all(fd, head, sizeof(head))) return Verdict::Damaged;
-    const auto h = parse_header(head);
-    if (!h || h->version != kVersion) return Verdict::Damaged;
-    if (h->seed != seed_) return Verdict::Miss;
-    if (h->hash != hash || h->payload_bytes != out.size()) return Verdict::Damaged;
-    if (static_cast<uint64_t>(st.st_size) != kHeaderBytes + uint64_t{h->n_tokens} * 4 + h->payload_bytes)
-      return Verdict::Damaged;  // truncated or padded
-    std::vector<int32_t> got(h->n_tokens);
-    if (!read_all(fd, got.data(), got.size() * sizeof(int32_t))) return Verdict::Damaged;
-    if (header_digest(head, got) != h->header_xxh) return Verdict::Damaged;
-    if (!std::ranges::equal(got, tokens)) return Verdict::Miss;  // another block, same name: keep it
-    if (!read_all(fd, out.data(), out.size())) return Verdict::Damaged;
-    if (XXH3_64bits(out.data(), out.size()) != h->payload_xxh) return Verdict::Damaged;
-    return Verdict::Ok;
-  };
-  const Verdict v = check();
-  if (v == Verdict::Ok) ::futimens(fd, nullptr);  // recently used: the cap deletes it last
+    const auto h = read_all(fd, head, sizeof(head)) ? parse_header(head) : std::nullopt;
+    if (h && h->version == kVersion && h->seed != seed_) v = BlockFileVerdict::OtherModel;
+  }
+  if (v == BlockFileVerdict::Ok) ::futimens(fd, nullptr);  // recently used: the cap deletes it last
   ::close(fd);
   std::lock_guard lock(mu_);
-  if (v == Verdict::Ok) {
+  if (v == BlockFileVerdict::Ok) {
     ++stats_.read;
-    stats_.read_bytes += static_cast<int64_t>(out.size());
+    stats_.read_bytes += static_cast<int64_t>(want);
     return true;
   }
-  if (v == Verdict::Damaged) {
+  if (v == BlockFileVerdict::Damaged) {
     ++stats_.discarded;
     ::unlink(path.c_str());
     TANDEM_LOG_WARN("--kv-disk: {} failed its checks and was deleted; the block is recomputed", path);

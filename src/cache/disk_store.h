@@ -35,6 +35,14 @@ struct DiskStats {
   int64_t read = 0, read_bytes = 0, discarded = 0;    // discarded: corrupt files removed
 };
 
+// What a block file's bytes are, for the block named `hash` with these tokens and a payload of
+// out.size() bytes under this seed: Ok (the payload is copied to out), another model's block
+// (keep the file), another block under the same name (keep it too), or damaged (delete it).
+// Any bytes at all are safe to check (fuzz/fuzz_kv_block.cpp).
+enum class BlockFileVerdict { Ok, OtherModel, OtherBlock, Damaged };
+BlockFileVerdict check_block_file(std::span<const std::byte> file, uint64_t seed, uint64_t hash,
+                                  std::span<const int32_t> tokens, std::span<std::byte> out);
+
 class DiskStore {
  public:
   // Opens (creates) the directory and counts the files of this seed. InputError when it cannot

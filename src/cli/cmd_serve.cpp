@@ -30,6 +30,7 @@ struct ServeOptions {
   server::ServerOptions http;
   int parallel = 4;
   std::string kv_mem, kv_dram, kv_disk, kv_disk_size = "8G";
+  bool no_prefix_cache = false;
   int64_t batch_tokens = 256;
   int64_t prefill_chunk = 64;
   int max_queue = 256;
@@ -120,6 +121,7 @@ void serve(const ServeOptions& o) {
   eo.max_queue = o.max_queue;
   if (!o.kv_dram.empty()) eo.kv_dram = parse_bytes(o.kv_dram, "--kv-dram");
   eo.kv_disk = o.kv_disk;
+  eo.prefix_cache = !o.no_prefix_cache;
   eo.kv_disk_size = parse_bytes(o.kv_disk_size, "--kv-disk-size");
   if (group != nullptr) {
     // A step failed (a rank's error came back): the requests have their 503; end the job so
@@ -173,6 +175,8 @@ void add_serve(CLI::App& app) {
   cmd->add_option("--parallel", o->parallel, "sequences generated at once")->capture_default_str()
       ->check(CLI::Range(1, 1024));
   cmd->add_option("--kv-mem", o->kv_mem, "KV cache pool size, e.g. 2G (default: ctx x parallel positions)");
+  cmd->add_flag("--no-prefix-cache", o->no_prefix_cache,
+                "compute every prompt in full instead of reusing the KV blocks of earlier requests' prefixes");
   cmd->add_option("--kv-dram", o->kv_dram,
                   "host memory for KV blocks the pool evicts, reused for prompts with the same prefix (e.g. 4G; "
                   "default: none)");

@@ -72,6 +72,9 @@ Engine::Engine(const model::Model& model, const EngineOptions& opts)
       group_(model.world()) {
   if (opts.batch_tokens < 1) throw_input("--batch-tokens {} must be at least 1", opts.batch_tokens);
   stats_.blocks_total = pool_.n_blocks();
+  sched_.set_prefix_cache(opts.prefix_cache);
+  if ((opts.kv_dram > 0 || !opts.kv_disk.empty()) && !opts.prefix_cache)
+    throw_input("--kv-dram and --kv-disk keep prefixes for reuse: they need the prefix cache (drop --no-prefix-cache)");
   if (opts.kv_dram > 0 || !opts.kv_disk.empty()) {
     if (model.world() != nullptr)
       throw_input("--kv-dram and --kv-disk work in one process (not yet with --tp or --pp)");

@@ -40,6 +40,7 @@ struct EngineOptions {
   int64_t prefill_chunk = 64;  // prompt tokens per step while other sequences decode
   DType kv_type = DType::F16;
   int max_queue = 256;       // waiting requests beyond which submit() refuses
+  bool prefix_cache = true;  // reuse computed KV blocks across requests (cache/prefix_index.h)
   size_t kv_dram = 0;        // bytes of host memory for evicted KV blocks (tier 1); 0: none
   std::string kv_disk = {};  // directory of the disk tier (tier 2); empty: none
   size_t kv_disk_size = size_t{8} << 30;  // cap of the disk tier

@@ -156,6 +156,7 @@ void Scheduler::share_prefix(SchedSeq* s) {
 }
 
 void Scheduler::computed(SchedSeq* s, int64_t n) {
+  if (!prefix_cache_) return;
   const int64_t bt = pool_.block_tokens();
   const int64_t full = std::min(n, s->table.n_tokens()) / bt;
   for (int64_t i = s->indexed; i < full; ++i) {

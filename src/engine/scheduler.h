@@ -81,6 +81,8 @@ class Scheduler {
   // written through to disk (so a restart finds it), and a prefix found only in a lower tier is
   // copied back into a pool block instead of being computed.
   void set_tiers(cache::HostStore* host, cache::DiskStore* disk);
+  // Off: nothing is indexed, every prompt is computed in full (a baseline for benchmarks).
+  void set_prefix_cache(bool on) { prefix_cache_ = on; }
   struct TierStats {
     int64_t host_hits = 0, disk_hits = 0;          // blocks brought back up
     int64_t to_host = 0, to_disk = 0;              // blocks moved down
@@ -114,6 +116,7 @@ class Scheduler {
   int64_t preemptions_ = 0;
   int64_t shared_tokens_ = 0, lookup_tokens_ = 0;
   cache::PrefixIndex index_;
+  bool prefix_cache_ = true;
   cache::HostStore* host_ = nullptr;
   cache::DiskStore* disk_ = nullptr;
   TierStats tier_stats_;
