@@ -62,6 +62,13 @@ void BlockTable::push_full(const BlockPool& pool, BlockId b) {
   n_tokens_ += pool.block_tokens();
 }
 
+void BlockTable::push_partial(const BlockPool& pool, BlockId b, int64_t n) {
+  TANDEM_CHECK(n > 0 && n < pool.block_tokens() && static_cast<int64_t>(blocks_.size()) * pool.block_tokens() == n_tokens_,
+               "a partial block of {} positions after {} positions in {} blocks", n, n_tokens_, blocks_.size());
+  blocks_.push_back(b);
+  n_tokens_ += n;
+}
+
 void BlockTable::truncate(BlockPool& pool, int64_t n) {
   TANDEM_CHECK(n >= 0 && n <= n_tokens_, "truncate to {} positions of {}", n, n_tokens_);
   const auto keep = static_cast<size_t>(blocks_for(n, pool.block_tokens()));

@@ -37,6 +37,9 @@ class BlockTable {
   // Appends a full block the caller holds a reference to (the table owns it now) as positions
   // [n_tokens, n_tokens + block_tokens); n_tokens must be a multiple of the block size.
   void push_full(const BlockPool& pool, BlockId b);
+  // The same for the first n (< block_tokens) positions of a block shared with others: the
+  // first append copies it (copy-on-write) when anyone else holds it.
+  void push_partial(const BlockPool& pool, BlockId b, int64_t n);
   // Keeps positions [0, n) (n <= n_tokens) and releases the blocks past them.
   void truncate(BlockPool& pool, int64_t n);
   // Releases every block (the table is empty afterwards).

@@ -31,9 +31,27 @@ class PrefixIndex {
 
   // The block named `hash` holding exactly `tokens`, if indexed.
   std::optional<BlockId> find(uint64_t hash, std::span<const int32_t> tokens) const;
-  // Indexes block b under `hash`; false (nothing changes) when the name is taken already, by
-  // this block or another with the same contents.
-  bool insert(uint64_t hash, std::span<const int32_t> tokens, BlockId b);
+  // Indexes block b under `hash` (prev: its predecessor's name, the seed for a first block);
+  // false (nothing changes) when the name is taken already, by this block or another with the
+  // same contents.
+  bool insert(uint64_t prev, uint64_t hash, std::span<const int32_t> tokens, BlockId b);
+  // Partial blocks: the last, partly filled block of a sequence that ended, under its
+  // predecessor's name (the seed for a first block) with the tokens it holds. A later sequence
+  // whose next tokens begin with them shares the block and copies it on its first write
+  // (BlockTable's copy-on-write), so the rows it shares are never changed. false when b is
+  // indexed already.
+  bool insert_partial(uint64_t prev, std::span<const int32_t> tokens, BlockId b);
+  // The block after `prev`, partial or full, sharing the most leading tokens with `next` (at
+  // least one; next is shorter than a block), how many, and whether it is a full block (whose
+  // later rows belong to its entry: the caller copies it before writing, even when nobody else
+  // holds it).
+  struct PartialHit {
+    BlockId block;
+    int64_t n;
+    bool full;
+  };
+  std::optional<PartialHit> find_partial(uint64_t prev, std::span<const int32_t> next) const;
+
   // Forgets block b (evicted for other contents); nothing if it is not indexed.
   void erase(BlockId b);
   // Block b's name and tokens, when it is indexed.
@@ -44,10 +62,14 @@ class PrefixIndex {
   struct Entry {
     BlockId block;
     std::vector<int32_t> tokens;
+    uint64_t prev = 0;
   };
   uint64_t seed_;
   std::unordered_map<uint64_t, Entry> by_hash_;
   std::unordered_map<BlockId, uint64_t> by_block_;
+  std::unordered_map<uint64_t, std::vector<Entry>> partial_;  // by predecessor's name
+  std::unordered_map<uint64_t, std::vector<uint64_t>> full_after_;  // predecessor's name -> full blocks' names
+  std::unordered_map<BlockId, uint64_t> partial_block_;       // block -> predecessor's name
 };
 
 }  // namespace tandem::cache

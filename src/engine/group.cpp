@@ -96,9 +96,10 @@ int64_t follow(const model::Model& model, ThreadPool* pool) {
     const int64_t n_copies = p[0], n_seqs = p[1];
     check_order(n_copies >= 0 && n_seqs > 0 && 2 + 3 * n_copies + 4 * n_seqs <= head[1], "counts");
     size_t at = 2;
+    // Whole blocks (rank 0's size is its own: a pipeline stage's blocks hold its layers only).
     for (int64_t i = 0; i < n_copies; ++i, at += 3) {
-      check_order(p[at + 2] >= 0 && static_cast<size_t>(p[at + 2]) <= stride && p[at] != p[at + 1], "block copy");
-      std::memcpy(block(p[at + 1]), block(p[at]), static_cast<size_t>(p[at + 2]));
+      check_order(p[at + 2] > 0 && p[at] != p[at + 1], "block copy");
+      std::memcpy(block(p[at + 1]), block(p[at]), stride);
     }
     const size_t meta = at;
     int64_t n_tok = 0, n_blk = 0;

@@ -1,7 +1,8 @@
 // The serving engine over a tensor-parallel group (mpirun -n N tandem serve --tp N): rank 0 runs
 // the HTTP server, the scheduler and sampling; every rank runs the forward pass on its slice of
-// the model and its own KV heads. Before each step rank 0 broadcasts the step's orders: the block
-// copies the scheduler made (copy-on-write of a shared block) and, for every sequence, its
+// the model and its own KV heads. Before each step rank 0 sends every follower the step's orders:
+// the whole-block copies the scheduler made (copy-on-write of a shared block, the start of a
+// cached block) and, for every sequence, its
 // tokens, first position, KV block ids and whether it wants logits. The other ranks (followers)
 // repeat them on pools of the same size, so block ids mean the same on every rank.
 //

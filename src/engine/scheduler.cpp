@@ -57,7 +57,7 @@ void Scheduler::evicted(cache::BlockId b) {
 
 // A block named `hash` with these tokens from a lower tier into a new pool block (indexed, one
 // reference: the caller's); nothing when no tier has it or the pool has no room.
-std::optional<cache::BlockId> Scheduler::from_tiers(uint64_t hash, std::span<const model::TokenId> tokens) {
+std::optional<cache::BlockId> Scheduler::from_tiers(uint64_t prev, uint64_t hash, std::span<const model::TokenId> tokens) {
   if (host_ == nullptr && disk_ == nullptr) return std::nullopt;
   if ((host_ == nullptr || !host_->contains(hash)) &&
       (disk_ == nullptr || ::access(disk_->path_of(hash).c_str(), F_OK) != 0))
@@ -73,7 +73,7 @@ std::optional<cache::BlockId> Scheduler::from_tiers(uint64_t hash, std::span<con
     pool_.release(*b);
     return std::nullopt;
   }
-  index_.insert(hash, tokens, *b);
+  index_.insert(prev, hash, tokens, *b);
   pool_.set_indexed(*b);
   return b;
 }
@@ -83,14 +83,24 @@ void Scheduler::enqueue(SchedSeq* s) { insert_by_order(waiting_, s); }
 void Scheduler::remove(SchedSeq* s) {
   std::erase(waiting_, s);
   std::erase(running_, s);
+  // Its partly filled last block, all computed, serves a later sequence with the same start.
+  const int64_t bt = pool_.block_tokens(), have = s->table.n_tokens();
+  if (prefix_cache_ && s->in_flight == 0 && have % bt != 0 && s->indexed == have / bt && s->computed == have &&
+      static_cast<int64_t>(s->tokens.size()) >= have) {
+    const cache::BlockId last = s->table.blocks().back();
+    const auto tokens = std::span<const model::TokenId>(s->tokens).subspan(static_cast<size_t>(have / bt * bt),
+                                                                            static_cast<size_t>(have % bt));
+    if (index_.insert_partial(have < bt ? index_.seed() : block_hash(s, have / bt - 1), tokens, last))
+      pool_.set_indexed(last);
+  }
   s->table.release(pool_);
-  s->indexed = 0;
+  s->indexed = s->computed = 0;
 }
 
 void Scheduler::preempt(SchedSeq* s) {
   std::erase(running_, s);
   s->table.release(pool_);
-  s->indexed = 0;
+  s->indexed = s->computed = 0;
   ++s->preemptions;
   ++preemptions_;
   insert_by_order(waiting_, s);
@@ -142,20 +152,44 @@ void Scheduler::share_prefix(SchedSeq* s) {
     if (const auto b = index_.find(h, tokens)) {
       pool_.acquire(*b);
       s->table.push_full(pool_, *b);
-    } else if (const auto c = from_tiers(h, tokens)) {
+    } else if (const auto c = from_tiers(i == 0 ? index_.seed() : block_hash(s, i - 1), h, tokens)) {
       s->table.push_full(pool_, *c);
     } else {
       break;
     }
   }
-  const int64_t n = i * bt - have;
+  // Then the start of a partial block some ended sequence left after the same prefix.
+  int64_t partial = 0;
+  if (prefix_cache_ && i * bt < static_cast<int64_t>(s->tokens.size()) - 1) {
+    const auto next = std::span<const model::TokenId>(s->tokens).subspan(static_cast<size_t>(i * bt)).first(
+        std::min<size_t>(static_cast<size_t>(bt - 1), s->tokens.size() - 1 - static_cast<size_t>(i * bt)));
+    if (const auto p = index_.find_partial(i == 0 ? index_.seed() : block_hash(s, i - 1), next)) {
+      if (!p->full) {
+        pool_.acquire(p->block);  // copied on the first write if anyone else holds it
+        s->table.push_partial(pool_, p->block, p->n);
+        partial = p->n;
+      } else {
+        // The start of a full block: a copy of its own (its later rows belong to its entry).
+        pool_.acquire(p->block);  // held while a block is allocated: not evicted for it
+        if (const auto own = pool_.allocate()) {
+          pool_.copy(p->block, *own, pool_.block_bytes());
+          s->table.push_partial(pool_, *own, p->n);
+          partial = p->n;
+        }
+        pool_.release(p->block);
+      }
+    }
+  }
+  const int64_t n = i * bt - have + partial;
   if (n == 0) return;
+  s->computed = std::max(s->computed, have + n);
   if (s->indexed == have / bt) s->indexed = i;
   if (s->preemptions == 0) s->cached_tokens = std::max<int64_t>(s->cached_tokens, 0) + n;
   shared_tokens_ += n;
 }
 
 void Scheduler::computed(SchedSeq* s, int64_t n) {
+  s->computed = std::max(s->computed, std::min(n, s->table.n_tokens()));
   if (!prefix_cache_) return;
   const int64_t bt = pool_.block_tokens();
   const int64_t full = std::min(n, s->table.n_tokens()) / bt;
@@ -163,7 +197,7 @@ void Scheduler::computed(SchedSeq* s, int64_t n) {
     const cache::BlockId b = s->table.blocks()[static_cast<size_t>(i)];
     const std::span<const model::TokenId> tokens =
         std::span<const model::TokenId>(s->tokens).subspan(static_cast<size_t>(i * bt), static_cast<size_t>(bt));
-    if (!index_.insert(block_hash(s, i), tokens, b)) continue;
+    if (!index_.insert(i == 0 ? index_.seed() : block_hash(s, i - 1), block_hash(s, i), tokens, b)) continue;
     pool_.set_indexed(b);
     if (disk_ != nullptr) {  // written through: a restarted server finds every computed prefix
       cache::StoredBlock sb;

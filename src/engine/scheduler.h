@@ -47,6 +47,7 @@ struct SchedSeq {
   int64_t cached_tokens = -1;   // prompt tokens found in the prefix index when first admitted
   std::vector<uint64_t> hashes;  // prefix index names of its full blocks, as far as computed
   int64_t indexed = 0;           // its first `indexed` blocks are in the index
+  int64_t computed = 0;          // the KV of its first `computed` positions is computed
 
   int64_t pending() const { return static_cast<int64_t>(tokens.size()) - table.n_tokens(); }
 };
@@ -121,7 +122,7 @@ class Scheduler {
   cache::DiskStore* disk_ = nullptr;
   TierStats tier_stats_;
   void evicted(cache::BlockId b);
-  std::optional<cache::BlockId> from_tiers(uint64_t hash, std::span<const model::TokenId> tokens);
+  std::optional<cache::BlockId> from_tiers(uint64_t prev, uint64_t hash, std::span<const model::TokenId> tokens);
 };
 
 }  // namespace tandem::engine

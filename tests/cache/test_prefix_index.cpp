@@ -26,16 +26,16 @@ TEST(PrefixIndex, AHitNeedsTheSameTokensAndEvictionForgets) {
   const std::vector<int32_t> t = {10, 11, 12}, other = {10, 11, 13};
   const uint64_t h = PrefixIndex::chain(index.seed(), t);
   EXPECT_FALSE(index.find(h, t));
-  EXPECT_TRUE(index.insert(h, t, 4));
+  EXPECT_TRUE(index.insert(0, h, t, 4));
   EXPECT_EQ(index.find(h, t), BlockId{4});
   EXPECT_FALSE(index.find(h, other)) << "a name collision is a miss, not a wrong block";
-  EXPECT_FALSE(index.insert(h, t, 5)) << "the name is taken";
-  EXPECT_FALSE(index.insert(PrefixIndex::chain(9, t), t, 4)) << "block 4 is indexed under another name";
+  EXPECT_FALSE(index.insert(0, h, t, 5)) << "the name is taken";
+  EXPECT_FALSE(index.insert(0, PrefixIndex::chain(9, t), t, 4)) << "block 4 is indexed under another name";
   index.erase(4);
   EXPECT_FALSE(index.find(h, t));
   EXPECT_EQ(index.size(), 0u);
   index.erase(4);  // nothing
-  EXPECT_TRUE(index.insert(h, t, 5));
+  EXPECT_TRUE(index.insert(0, h, t, 5));
 }
 
 }  // namespace

@@ -93,7 +93,10 @@ test('streaming equals non-streaming (greedy), with usage at the end', async () 
   assert.ok(chunks > 3);
   assert.equal(text, whole.choices[0].message.content);
   assert.equal(finish, whole.choices[0].finish_reason);
-  assert.deepEqual(usage, whole.usage);
+  // The same counts; the streamed request, second, may find part of its prompt cached.
+  const { prompt_tokens_details: d1, ...u1 } = usage, { prompt_tokens_details: d2, ...u2 } = whole.usage;
+  assert.deepEqual(u1, u2);
+  assert.ok(d1.cached_tokens >= d2.cached_tokens);
 });
 
 test('a repeated long prompt reuses its cached prefix: same text, usage.prompt_tokens_details.cached_tokens', async () => {
@@ -102,9 +105,11 @@ test('a repeated long prompt reuses its cached prefix: same text, usage.prompt_t
   const first = await client.chat.completions.create(req);
   const again = await client.chat.completions.create(req);
   assert.ok(first.usage.prompt_tokens > 100, `prompt of ${first.usage.prompt_tokens} tokens`);
-  assert.equal(first.usage.prompt_tokens_details.cached_tokens, 0);
+  // The first may share the chat template's opening with earlier requests; the second shares
+  // all of the first's prompt but its last token.
+  assert.ok(first.usage.prompt_tokens_details.cached_tokens < 32);
   const cached = again.usage.prompt_tokens_details.cached_tokens;
-  assert.ok(cached > 0 && cached % 32 === 0 && cached < again.usage.prompt_tokens, `cached_tokens ${cached}`);
+  assert.equal(cached, again.usage.prompt_tokens - 1, `cached_tokens ${cached} of ${again.usage.prompt_tokens}`);
   assert.equal(again.choices[0].message.content, first.choices[0].message.content);
 });
 

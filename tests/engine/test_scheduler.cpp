@@ -145,8 +145,9 @@ TEST(Scheduler, ANewSequenceSharesTheWholeBlocksOfAComputedPrefix) {
 }
 
 // The prefix cache: a finished sequence's full blocks serve a later one with the same first
-// tokens; the same tokens at other positions, or other tokens, do not match; cached blocks are
-// given up least recently used first when the pool needs room.
+// tokens, and so does the start of its partly filled last block; the same tokens at other
+// positions do not match; cached blocks are given up least recently used first when the pool
+// needs room.
 TEST(Scheduler, FinishedSequencesLeaveTheirPrefixForLaterOnes) {
   cache::BlockPool pool(6, 64, 16);
   Scheduler sched(pool, 256, 4, 0, /*prefix_seed=*/42);
@@ -160,15 +161,15 @@ TEST(Scheduler, FinishedSequencesLeaveTheirPrefixForLaterOnes) {
   sched.plan();
   sched.computed(&a, 33);
   sched.remove(&a);  // a finished
-  EXPECT_EQ(pool.cached_blocks(), 2);
+  EXPECT_EQ(pool.cached_blocks(), 3) << "two full blocks and the partial one";
   EXPECT_EQ(pool.free_blocks(), 6) << "cached blocks count as available";
 
-  SchedSeq b = numbered(1, 40, 0);  // the same first 32 tokens
+  SchedSeq b = numbered(1, 40, 0);  // the same first 33 tokens
   sched.enqueue(&b);
   auto items = sched.plan();
   ASSERT_EQ(items.size(), 1u);
-  EXPECT_EQ(items[0].n, 8) << "only the tokens past a's two blocks are computed";
-  EXPECT_EQ(b.cached_tokens, 32);
+  EXPECT_EQ(items[0].n, 7) << "only the tokens past a's 33 are computed";
+  EXPECT_EQ(b.cached_tokens, 33);
   EXPECT_EQ(pool.cached_blocks(), 0) << "b holds them again";
   sched.computed(&b, 40);
   sched.remove(&b);
@@ -182,17 +183,17 @@ TEST(Scheduler, FinishedSequencesLeaveTheirPrefixForLaterOnes) {
   EXPECT_EQ(items[0].n, 21);
   EXPECT_EQ(c.cached_tokens, 0);
   sched.computed(&c, 21);
-  sched.remove(&c);  // c's first block is indexed too: 3 cached blocks (a's two, c's one)
-  EXPECT_EQ(pool.cached_blocks(), 3);
+  sched.remove(&c);  // c's full block and its partial one join a's three
+  EXPECT_EQ(pool.cached_blocks(), 5);
 
-  // A sequence of 5 new blocks needs room: the least recently released go first (a's, which b
-  // released before c released its own), and the index forgets them.
-  SchedSeq d = numbered(3, 80, 5000);
+  // A sequence of 3 new blocks, with one block free: the two least recently released go (a's
+  // first two, which b released before c released its own), and the index forgets them.
+  SchedSeq d = numbered(3, 48, 5000);
   sched.enqueue(&d);
   items = sched.plan();
   ASSERT_EQ(items.size(), 1u);
-  EXPECT_EQ(items[0].n, 80);
-  EXPECT_EQ(pool.cached_blocks(), 1);
+  EXPECT_EQ(items[0].n, 48);
+  EXPECT_EQ(pool.cached_blocks(), 3);
   sched.remove(&d);
   SchedSeq again_c = numbered(4, 20, 0);
   again_c.tokens.insert(again_c.tokens.begin(), 999);
@@ -200,8 +201,8 @@ TEST(Scheduler, FinishedSequencesLeaveTheirPrefixForLaterOnes) {
   sched.enqueue(&again_c);
   sched.enqueue(&again_a);
   sched.plan();
-  EXPECT_EQ(again_c.cached_tokens, 16) << "c's block, released last, survived";
-  EXPECT_EQ(again_a.cached_tokens, 0) << "a's blocks were evicted";
+  EXPECT_EQ(again_c.cached_tokens, 20) << "c's full block and 4 tokens of its partial one (the last is computed)";
+  EXPECT_EQ(again_a.cached_tokens, 0) << "a's first blocks were evicted";
 }
 
 // Pipeline stages: the engine plans a step per stage, each over its share of the sequences, and
