@@ -71,13 +71,19 @@ std::unique_ptr<MpiComm> MpiComm::world(double timeout_s) {
   check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided), "init");
   if (provided < MPI_THREAD_SERIALIZED)
     throw_runtime("this MPI library does not allow calls from more than one thread (thread level {})", provided);
+  return wrap(new MPI_Comm(MPI_COMM_WORLD), timeout_s, true);
+}
+
+// An MpiComm over a communicator (a heap MPI_Comm it then owns), with the watchdog when asked.
+std::unique_ptr<MpiComm> MpiComm::wrap(void* comm, double timeout_s, bool world) {
+  MPI_Comm& mc = comm_of(comm);
   // Errors come back as return codes (turned into exceptions here), not as an abort.
-  check(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN), "set_errhandler");
+  check(MPI_Comm_set_errhandler(mc, MPI_ERRORS_RETURN), "set_errhandler");
   int rank = 0, size = 1;
-  check(MPI_Comm_rank(MPI_COMM_WORLD, &rank), "comm_rank");
-  check(MPI_Comm_size(MPI_COMM_WORLD, &size), "comm_size");
-  std::unique_ptr<MpiComm> c(new MpiComm(new MPI_Comm(MPI_COMM_WORLD), rank, size));
-  c->world_ = true;
+  check(MPI_Comm_rank(mc, &rank), "comm_rank");
+  check(MPI_Comm_size(mc, &size), "comm_size");
+  std::unique_ptr<MpiComm> c(new MpiComm(comm, rank, size));
+  c->world_ = world;
   c->timeout_s_ = timeout_s;
   if (timeout_s > 0 && size > 1) c->watch(timeout_s);
   return c;
@@ -89,13 +95,7 @@ std::unique_ptr<MpiComm> MpiComm::split(int color, int key) {
     const Timed t(*this, "split", 0.0);
     check(MPI_Comm_split(comm_of(comm_), color, key, &sub), "comm_split");
   }
-  check(MPI_Comm_set_errhandler(sub, MPI_ERRORS_RETURN), "set_errhandler");
-  int rank = 0, size = 1;
-  check(MPI_Comm_rank(sub, &rank), "comm_rank");
-  check(MPI_Comm_size(sub, &size), "comm_size");
-  std::unique_ptr<MpiComm> c(new MpiComm(new MPI_Comm(sub), rank, size));
-  c->timeout_s_ = timeout_s_;
-  if (timeout_s_ > 0 && size > 1) c->watch(timeout_s_);
+  auto c = wrap(new MPI_Comm(sub), timeout_s_, false);
   std::lock_guard<std::mutex> lock(mu_);
   c->on_failure_ = on_failure_;
   return c;

@@ -56,6 +56,7 @@ class MpiComm final : public Collective {
  private:
   friend class Timed;
   MpiComm(void* comm, int rank, int size) : comm_(comm), rank_(rank), size_(size) {}
+  static std::unique_ptr<MpiComm> wrap(void* comm, double timeout_s, bool world);
   void watch(double timeout_s);
   // Polls a request to completion: back to back at first, then with short sleeps.
   void wait(void* request, const char* what);

@@ -16,26 +16,31 @@ const std::string kModel = TANDEM_SOURCE_DIR "/models/tandem-demo.gguf";
 // Under the sanitizers, without leak detection in the MPI jobs (see tests/CMakeLists.txt).
 const std::string kMpirun = "env ASAN_OPTIONS=\"$ASAN_OPTIONS:detect_leaks=0\" " TANDEM_MPIRUN;
 
+const std::string kRun = " run -m " + kModel + " -p 'Once upon a time' -n 24 --temp 0 -t 1";
+
+// `tandem run` as `ranks` processes (mpirun options first) with the layout flags.
+RunResult group_run(const std::string& ranks, const std::string& layout) {
+  return run_command(kMpirun + " -n " + ranks + " " + TANDEM_BINARY + kRun + " " + layout);
+}
+
 TEST(TensorParallelCli, TwoRanksPrintWhatOneProcessPrints) {
-  const std::string args = " run -m " + kModel + " -p 'Once upon a time' -n 24 --temp 0 -t 1";
-  const RunResult one = run_tandem(args);
+  const RunResult one = run_tandem(kRun);
   ASSERT_EQ(one.exit_code, 0) << one.err;
-  const RunResult two = run_command(kMpirun + " -n 2 " + TANDEM_BINARY + args + " --tp 2");
+  const RunResult two = group_run("2", "--tp 2");
   ASSERT_EQ(two.exit_code, 0) << two.err;
   EXPECT_EQ(two.out, one.out) << "only rank 0 prints, and the same text";
 }
 
 TEST(TensorParallelCli, StagesAndBothPrintWhatOneProcessPrints) {
-  const std::string args = " run -m " + kModel + " -p 'Once upon a time' -n 24 --temp 0 -t 1";
-  const RunResult one = run_tandem(args);
+  const RunResult one = run_tandem(kRun);
   ASSERT_EQ(one.exit_code, 0) << one.err;
-  const RunResult pp = run_command(kMpirun + " -n 2 -x TANDEM_LOG=info " + TANDEM_BINARY + args + " --pp 2");
+  const RunResult pp = group_run("2 -x TANDEM_LOG=info", "--pp 2");
   ASSERT_EQ(pp.exit_code, 0) << pp.err;
   EXPECT_EQ(pp.out, one.out);
   // Stages balanced by weight bytes: the last one also holds the output matrix (2 MiB, more than
   // a layer's 1.7 MiB), so it takes 3 of the 8 layers.
   EXPECT_NE(pp.err.find("pipeline stage 1 of 2: layers 5-7"), std::string::npos) << pp.err;
-  const RunResult both = run_command(kMpirun + " -n 4 " + TANDEM_BINARY + args + " --tp 2 --pp 2");
+  const RunResult both = group_run("4", "--tp 2 --pp 2");
   ASSERT_EQ(both.exit_code, 0) << both.err;
   EXPECT_EQ(both.out, one.out);
 }
