@@ -272,19 +272,14 @@ bool DiskStore::get(uint64_t hash, std::span<const int32_t> tokens, std::span<st
   const std::string path = path_of(hash);
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return false;  // a miss
-  // The whole file, when its size is what this block's file must have (else it is damaged).
+  // The whole file when its size is what this block's file must have, else its header alone
+  // (which check_block_file finds to be another model's, or damaged).
   const size_t want = kHeaderBytes + tokens.size() * sizeof(int32_t) + out.size();
-  std::vector<std::byte> file;
   struct stat st {};
   BlockFileVerdict v = BlockFileVerdict::Damaged;
-  if (::fstat(fd, &st) == 0 && static_cast<size_t>(st.st_size) == want) {
-    file.resize(want);
-    if (read_all(fd, file.data(), want)) v = check_block_file(file, seed_, hash, tokens, out);
-  } else if (::fstat(fd, &st) == 0 && static_cast<size_t>(st.st_size) >= kHeaderBytes) {
-    // Another size: still one of another model's blocks (left alone) or damaged.
-    std::byte head[kHeaderBytes];
-    const auto h = read_all(fd, head, sizeof(head)) ? parse_header(head) : std::nullopt;
-    if (h && h->version == kVersion && h->seed != seed_) v = BlockFileVerdict::OtherModel;
+  if (::fstat(fd, &st) == 0) {
+    std::vector<std::byte> file(static_cast<size_t>(st.st_size) == want ? want : kHeaderBytes);
+    if (read_all(fd, file.data(), file.size())) v = check_block_file(file, seed_, hash, tokens, out);
   }
   if (v == BlockFileVerdict::Ok) ::futimens(fd, nullptr);  // recently used: the cap deletes it last
   ::close(fd);

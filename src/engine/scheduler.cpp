@@ -32,26 +32,25 @@ void Scheduler::set_tiers(cache::HostStore* host, cache::DiskStore* disk) {
   tier_stats_.block_bytes = static_cast<int64_t>(pool_.block_bytes());
 }
 
+// A copy of pool block b's contents under its name, for a lower tier.
+cache::StoredBlock Scheduler::stored(cache::BlockId b, uint64_t hash, std::span<const model::TokenId> tokens) const {
+  cache::StoredBlock sb;
+  sb.hash = hash;
+  sb.tokens.assign(tokens.begin(), tokens.end());
+  const std::byte* data = pool_.data(b);
+  sb.data.assign(data, data + pool_.block_bytes());
+  return sb;
+}
+
 // A cached block leaves the pool: its contents go down to host memory, then the index forgets
-// it.
+// it. What host memory pushes out is dropped: disk has every indexed block already (written
+// through when computed).
 void Scheduler::evicted(cache::BlockId b) {
-  if (host_ != nullptr) {
+  if (host_ != nullptr)
     if (const auto e = index_.entry(b)) {
-      cache::StoredBlock sb;
-      sb.hash = e->first;
-      sb.tokens.assign(e->second.begin(), e->second.end());
-      const std::byte* data = pool_.data(b);
-      sb.data.assign(data, data + pool_.block_bytes());
-      std::vector<cache::StoredBlock> spill;
-      if (host_ != nullptr) {
-        ++tier_stats_.to_host;
-        spill = host_->put(std::move(sb));
-      }
-      // Disk has every indexed block already (written through when computed); a block that
-      // leaves host memory is simply dropped there.
-      (void)spill;
+      ++tier_stats_.to_host;
+      host_->put(stored(b, e->first, e->second));
     }
-  }
   index_.erase(b);
 }
 
@@ -200,13 +199,8 @@ void Scheduler::computed(SchedSeq* s, int64_t n) {
     if (!index_.insert(i == 0 ? index_.seed() : block_hash(s, i - 1), block_hash(s, i), tokens, b)) continue;
     pool_.set_indexed(b);
     if (disk_ != nullptr) {  // written through: a restarted server finds every computed prefix
-      cache::StoredBlock sb;
-      sb.hash = block_hash(s, i);
-      sb.tokens.assign(tokens.begin(), tokens.end());
-      const std::byte* data = pool_.data(b);
-      sb.data.assign(data, data + pool_.block_bytes());
       ++tier_stats_.to_disk;
-      disk_->put(std::move(sb));
+      disk_->put(stored(b, block_hash(s, i), tokens));
     }
   }
   s->indexed = std::max(s->indexed, full);

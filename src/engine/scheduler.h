@@ -122,6 +122,7 @@ class Scheduler {
   cache::DiskStore* disk_ = nullptr;
   TierStats tier_stats_;
   void evicted(cache::BlockId b);
+  cache::StoredBlock stored(cache::BlockId b, uint64_t hash, std::span<const model::TokenId> tokens) const;
   std::optional<cache::BlockId> from_tiers(uint64_t prev, uint64_t hash, std::span<const model::TokenId> tokens);
 };
 
