@@ -18,6 +18,9 @@ std::optional<BlockId> PrefixIndex::find(uint64_t hash, std::span<const int32_t>
 
 bool PrefixIndex::insert(uint64_t prev, uint64_t hash, std::span<const int32_t> tokens, BlockId b) {
   if (by_hash_.contains(hash) || by_block_.contains(b)) return false;
+  // A partial entry of b (a sequence continued it and filled the block) would let a later one
+  // write its rows in place: the full entry replaces it (its start is found through full_after_).
+  erase(b);
   by_hash_.emplace(hash, Entry{b, {tokens.begin(), tokens.end()}, prev});
   by_block_.emplace(b, hash);
   full_after_[prev].push_back(hash);
@@ -31,7 +34,18 @@ std::optional<std::pair<uint64_t, std::span<const int32_t>>> PrefixIndex::entry(
 }
 
 bool PrefixIndex::insert_partial(uint64_t prev, std::span<const int32_t> tokens, BlockId b) {
-  if (tokens.empty() || by_block_.contains(b) || partial_block_.contains(b)) return false;
+  if (tokens.empty() || by_block_.contains(b)) return false;
+  if (const auto it = partial_block_.find(b); it != partial_block_.end()) {
+    // A sequence that continued this entry ended in the same block: the entry grows.
+    if (it->second != prev) return false;
+    for (Entry& e : partial_[prev]) {
+      if (e.block != b) continue;
+      if (tokens.size() < e.tokens.size() || !std::ranges::equal(e.tokens, tokens.first(e.tokens.size()))) return false;
+      e.tokens.assign(tokens.begin(), tokens.end());
+      return true;
+    }
+    return false;
+  }
   partial_[prev].push_back(Entry{b, {tokens.begin(), tokens.end()}});
   partial_block_.emplace(b, prev);
   return true;
@@ -42,7 +56,8 @@ std::optional<PrefixIndex::PartialHit> PrefixIndex::find_partial(uint64_t prev, 
   auto consider = [&](const Entry& e, bool full) {
     const auto n = static_cast<int64_t>(std::mismatch(e.tokens.begin(), e.tokens.end(), next.begin(), next.end()).first -
                                         e.tokens.begin());
-    if (n > 0 && (!best || n > best->n)) best = PartialHit{e.block, n, full};
+    const bool extends = !full && n == static_cast<int64_t>(e.tokens.size());
+    if (n > 0 && (!best || n > best->n || (n == best->n && extends && !best->extends))) best = PartialHit{e.block, n, extends};
   };
   if (const auto it = partial_.find(prev); it != partial_.end())
     for (const Entry& e : it->second) consider(e, false);

@@ -37,18 +37,21 @@ class PrefixIndex {
   bool insert(uint64_t prev, uint64_t hash, std::span<const int32_t> tokens, BlockId b);
   // Partial blocks: the last, partly filled block of a sequence that ended, under its
   // predecessor's name (the seed for a first block) with the tokens it holds. A later sequence
-  // whose next tokens begin with them shares the block and copies it on its first write
-  // (BlockTable's copy-on-write), so the rows it shares are never changed. false when b is
-  // indexed already.
+  // whose next tokens begin with all of them shares the block and writes only after them (copied
+  // first if anyone else holds it: BlockTable's copy-on-write), so the rows the entry names never
+  // change; one that matches fewer copies the block (see find_partial). When that sequence ends
+  // in the same block, the entry grows to its tokens. false when b is indexed already (under
+  // other tokens).
   bool insert_partial(uint64_t prev, std::span<const int32_t> tokens, BlockId b);
   // The block after `prev`, partial or full, sharing the most leading tokens with `next` (at
-  // least one; next is shorter than a block), how many, and whether it is a full block (whose
-  // later rows belong to its entry: the caller copies it before writing, even when nobody else
-  // holds it).
+  // least one; next is shorter than a block), how many, and whether they are all of a partial
+  // entry's tokens (`extends`): then the caller may write the rows after them in place. Otherwise
+  // the later rows belong to the entry (a full block, or a partial one matched in part): the
+  // caller copies the block before writing, even when nobody else holds it.
   struct PartialHit {
     BlockId block;
     int64_t n;
-    bool full;
+    bool extends;
   };
   std::optional<PartialHit> find_partial(uint64_t prev, std::span<const int32_t> next) const;
 

@@ -163,12 +163,13 @@ void Scheduler::share_prefix(SchedSeq* s) {
     const auto next = std::span<const model::TokenId>(s->tokens).subspan(static_cast<size_t>(i * bt)).first(
         std::min<size_t>(static_cast<size_t>(bt - 1), s->tokens.size() - 1 - static_cast<size_t>(i * bt)));
     if (const auto p = index_.find_partial(i == 0 ? index_.seed() : block_hash(s, i - 1), next)) {
-      if (!p->full) {
+      if (p->extends) {
         pool_.acquire(p->block);  // copied on the first write if anyone else holds it
         s->table.push_partial(pool_, p->block, p->n);
         partial = p->n;
       } else {
-        // The start of a full block: a copy of its own (its later rows belong to its entry).
+        // The start of a full block, or part of a partial one: a copy of its own (the later rows
+        // belong to the entry).
         pool_.acquire(p->block);  // held while a block is allocated: not evicted for it
         if (const auto own = pool_.allocate()) {
           pool_.copy(p->block, *own, pool_.block_bytes());

@@ -121,6 +121,41 @@ TEST(Engine, ReusedPrefixBlocksGiveTheSameGreedyOutputs) {
   EXPECT_GT(ts.shared_tokens, 0);
 }
 
+// Partly filled blocks, as a chat uses them: each turn resends the conversation so far (the
+// previous prompt and reply, then new tokens), continuing the last block of the previous turn
+// in place, while other conversations share only the first tokens of those blocks and must not
+// write into them. Every answer equals a fresh engine's.
+TEST(Engine, ConversationsContinuingAndDivergingInPartialBlocksKeepTheirOutputs) {
+  auto model = model::Model::load(kModel);
+  std::mt19937 rng(9);
+  auto some = [&](int n) {
+    std::vector<model::TokenId> v(static_cast<size_t>(n));
+    for (auto& t : v) t = static_cast<model::TokenId>(rng() % 4000);
+    return v;
+  };
+  const std::vector<model::TokenId> head = some(1);
+  std::vector<std::vector<model::TokenId>> convs = {head, head, head};
+  Engine eng(*model, {.parallel = 1, .n_ctx = 256});
+  int64_t cached = 0;
+  for (int turn = 0; turn < 4; ++turn) {
+    for (size_t c = 0; c < convs.size(); ++c) {
+      const auto more = some(5 + static_cast<int>(c) * 7 + turn);
+      convs[c].insert(convs[c].end(), more.begin(), more.end());
+      Engine alone(*model, {.parallel = 1, .n_ctx = 256});
+      const Result fresh = drain(*alone.submit(greedy(convs[c], 6)));
+      auto stream = eng.submit(greedy(convs[c], 6));
+      const Result r = drain(*stream);
+      EXPECT_EQ(r.tokens, fresh.tokens) << "turn " << turn << ", conversation " << c;
+      if (turn > 0)
+        EXPECT_GE(stream->usage().cached_tokens, static_cast<int64_t>(convs[c].size()) - static_cast<int64_t>(more.size()) - 1)
+            << "turn " << turn << ", conversation " << c << ": all but the reply's last token and the new ones";
+      cached += stream->usage().cached_tokens;
+      convs[c].insert(convs[c].end(), r.tokens.begin(), r.tokens.end());
+    }
+  }
+  EXPECT_GT(cached, 0);
+}
+
 // The lower tiers: documents that do not fit the pool come back from host memory; a restarted
 // engine finds them on disk; damaged files are recomputed. Every answer equals a fresh
 // engine's.

@@ -238,5 +238,56 @@ TEST(Scheduler, PlansShareTheSequencesAndNeverPreemptOneInFlight) {
   EXPECT_EQ(sched.running().size(), 2u);
 }
 
+// A sequence that continues only part of an ended sequence's partly filled last block must not
+// write into that block: the rest of its rows still serve the ended sequence's prefix. And the
+// full blocks it computes after such a start join the index like any others.
+TEST(Scheduler, APartialBlockMatchedInPartIsCopiedNotOverwritten) {
+  cache::BlockPool pool(16, 64, 16);
+  Scheduler sched(pool, 256, 4, 0, /*prefix_seed=*/7);
+  auto seq = [](uint64_t order, std::vector<model::TokenId> head, int n, int first) {
+    SchedSeq s;
+    s.order = order;
+    s.tokens = std::move(head);
+    for (int i = 0; i < n; ++i) s.tokens.push_back(static_cast<model::TokenId>(first + i));
+    return s;
+  };
+  SchedSeq a = seq(0, {1}, 8, 100);  // BOS and 8 tokens: one partial block of 9
+  sched.enqueue(&a);
+  sched.plan();
+  sched.computed(&a, 9);
+  sched.remove(&a);
+  const cache::BlockId a_block = 0;
+  ASSERT_EQ(pool.cached_blocks(), 1);
+
+  SchedSeq b = seq(1, {1}, 39, 200);  // the same BOS, then other tokens
+  sched.enqueue(&b);
+  auto items = sched.plan();
+  ASSERT_EQ(items.size(), 1u);
+  EXPECT_EQ(b.cached_tokens, 1) << "BOS from a's partial block";
+  EXPECT_NE(b.table.blocks()[0], a_block) << "b writes rows 1.. of its first block: a copy of its own";
+  sched.computed(&b, 40);
+  sched.remove(&b);
+
+  SchedSeq c = seq(2, b.tokens, 5, 900);  // b's 40 tokens and more
+  sched.enqueue(&c);
+  sched.plan();
+  EXPECT_EQ(c.cached_tokens, 40) << "b's two full blocks and its partial one";
+  const cache::BlockId b_last = b.table.blocks()[2];
+  EXPECT_EQ(c.table.blocks()[2], b_last) << "c continues all of b's partial block: it writes after b's rows";
+  sched.computed(&c, 45);
+  sched.remove(&c);
+  SchedSeq e = seq(4, c.tokens, 2, 990);  // c's 45 tokens and more: b's entry grew to c's tokens
+  sched.enqueue(&e);
+  sched.plan();
+  EXPECT_EQ(e.cached_tokens, 45);
+  sched.remove(&e);
+
+  SchedSeq d = seq(5, a.tokens, 3, 950);  // a's 9 tokens and more: a's block still holds them
+  sched.enqueue(&d);
+  sched.plan();
+  EXPECT_EQ(d.cached_tokens, 9);
+  EXPECT_EQ(d.table.blocks()[0], a_block);
+}
+
 }  // namespace
 }  // namespace tandem::engine
