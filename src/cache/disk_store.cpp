@@ -11,6 +11,7 @@
 #include <cctype>
 #include <filesystem>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "core/error.h"
@@ -128,6 +129,7 @@ DiskStore::DiskStore(std::string dir, size_t capacity_bytes, uint64_t seed)
     stats_.bytes += static_cast<int64_t>(e.file_size(ec));
   }
   thread_ = std::thread([this] { writer(); });
+  reader_ = std::thread([this] { reader(); });
 }
 
 DiskStore::~DiskStore() {
@@ -136,7 +138,51 @@ DiskStore::~DiskStore() {
     stop_ = true;
   }
   cv_.notify_all();
+  read_cv_.notify_all();
+  reader_.join();
   thread_.join();
+}
+
+void DiskStore::fetch(uint64_t hash, std::vector<int32_t> tokens, size_t bytes) {
+  {
+    std::lock_guard lock(mu_);
+    StoredBlock b;
+    b.hash = hash;
+    b.tokens = std::move(tokens);
+    b.data.resize(bytes);
+    reads_.push_back(std::move(b));
+  }
+  read_cv_.notify_one();
+}
+
+std::vector<StoredBlock> DiskStore::take_fetched() {
+  std::lock_guard lock(mu_);
+  return std::exchange(fetched_, {});
+}
+
+void DiskStore::on_fetched(std::function<void()> f) {
+  std::lock_guard lock(callback_mu_);
+  on_fetched_ = std::move(f);
+}
+
+void DiskStore::reader() {
+  for (;;) {
+    StoredBlock b;
+    {
+      std::unique_lock lock(mu_);
+      read_cv_.wait(lock, [&] { return stop_ || !reads_.empty(); });
+      if (stop_) return;  // what is still queued is not wanted any more
+      b = std::move(reads_.front());
+      reads_.pop_front();
+    }
+    if (!get(b.hash, b.tokens, b.data)) b.data.clear();
+    {
+      std::lock_guard lock(mu_);
+      fetched_.push_back(std::move(b));
+    }
+    std::lock_guard lock(callback_mu_);  // on_fetched() returns only between calls
+    if (on_fetched_) on_fetched_();
+  }
 }
 
 std::string DiskStore::path_of(uint64_t hash) const { return fmt::format("{}/{:016x}.kv", dir_, hash); }

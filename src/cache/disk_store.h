@@ -7,7 +7,8 @@
 // name, the block's tokens, the payload's size and xxhash, and the header's own xxhash) and the
 // payload. A write goes to a temporary name, is synced and renamed into place, so a reader only
 // ever sees whole files; writes happen on a thread of their own (put() queues a copy and
-// returns). A read checks everything against what the caller expects: a file that is corrupt,
+// returns), and so do the reads the serving engine asks for (fetch()), so that a prompt waiting
+// for its blocks from disk never holds up the steps of the others. A read checks everything against what the caller expects: a file that is corrupt,
 // truncated or for another block is deleted and reads as a miss (the block is recomputed); one
 // for another model (another seed) is left alone for the server that owns it. Servers sharing
 // a directory need no lock: names are unique per content, renames are atomic, and each keeps the
@@ -19,6 +20,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <span>
 #include <string>
@@ -57,6 +59,14 @@ class DiskStore {
   // Reads the block named `hash` holding these tokens into out (exactly out.size() payload
   // bytes); false on a miss, or when the file fails a check (it is then deleted).
   bool get(uint64_t hash, std::span<const int32_t> tokens, std::span<std::byte> out);
+  // Asynchronous reads: fetch() queues a read of the block named `hash` holding these tokens and
+  // `bytes` of payload; the reader thread does it as get() would, keeps the result for
+  // take_fetched() (data empty on a miss) and then calls the on_fetched callback (on its own
+  // thread: it should only wake the caller's). Once on_fetched() returns, the previous callback
+  // is not running and is never called again.
+  void fetch(uint64_t hash, std::vector<int32_t> tokens, size_t bytes);
+  std::vector<StoredBlock> take_fetched();
+  void on_fetched(std::function<void()> f);
   // Waits until every queued write is done (tests, shutdown).
   void flush();
   DiskStats stats() const;
@@ -67,6 +77,7 @@ class DiskStore {
 
  private:
   void writer();
+  void reader();
   void write_file(const StoredBlock& b);
   void enforce_cap();
 
@@ -80,6 +91,13 @@ class DiskStore {
   bool busy_ = false, stop_ = false;
   DiskStats stats_;
   std::thread thread_;
+  // Reads: requests (the payload's size in data.size()) and results.
+  std::condition_variable read_cv_;
+  std::deque<StoredBlock> reads_;
+  std::vector<StoredBlock> fetched_;
+  std::mutex callback_mu_;
+  std::function<void()> on_fetched_;  // under callback_mu_
+  std::thread reader_;
 };
 
 }  // namespace tandem::cache

@@ -83,6 +83,14 @@ Engine::Engine(const model::Model& model, const EngineOptions& opts)
       disk_store_ = std::make_unique<cache::DiskStore>(opts.kv_disk, opts.kv_disk_size,
                                                        prefix_seed(model, opts.kv_type, layout_.block_tokens()));
     sched_.set_tiers(host_store_.get(), disk_store_.get());
+    if (disk_store_)
+      disk_store_->on_fetched([this] {
+        {
+          std::lock_guard lock(mu_);
+          fetched_ = true;
+        }
+        cv_.notify_all();
+      });
   }
   if (group_ != nullptr) {
     TANDEM_CHECK(group_->rank() == 0, "the engine runs on rank 0; rank {} follows", group_->rank());
@@ -103,6 +111,7 @@ Engine::~Engine() {
   }
   cv_.notify_all();
   thread_.join();
+  if (disk_store_) disk_store_->on_fetched(nullptr);  // before mu_ and cv_ go
 }
 
 std::shared_ptr<RequestStream> Engine::submit(RequestOptions req) {
@@ -183,6 +192,7 @@ void Engine::loop() {
         live_.push_back(std::move(s));
       }
       incoming_.clear();
+      fetched_ = false;
       if (stop_) cancel_all_ = true;
       cancel_all = cancel_all_;
     }
@@ -237,6 +247,10 @@ void Engine::loop() {
       if (stop_ && live_.empty() && incoming_.empty()) break;
     }
     cv_.notify_all();  // shutdown() waits on the stats
+    if (!stepped && sched_.loading()) {  // prompts wait for blocks from disk: sleep until some come
+      std::unique_lock lock(mu_);
+      cv_.wait_for(lock, std::chrono::milliseconds(100), [&] { return fetched_ || stop_ || cancel_all_ || !incoming_.empty(); });
+    }
   }
   if (group_ != nullptr && !group_failed) {
     try {

@@ -133,6 +133,7 @@ class Engine {
   bool accepting_ = true;
   bool stop_ = false;
   bool cancel_all_ = false;  // shutdown: cancel everything in flight
+  bool fetched_ = false;     // the disk store sent blocks back since the loop last looked
   EngineStats stats_;  // refreshed by the loop each step
   std::thread thread_;
 };

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "core/error.h"
 
@@ -54,19 +55,22 @@ void Scheduler::evicted(cache::BlockId b) {
   index_.erase(b);
 }
 
-// A block named `hash` with these tokens from a lower tier into a new pool block (indexed, one
-// reference: the caller's); nothing when no tier has it or the pool has no room.
+// A block named `hash` with these tokens from host memory, or back from disk, into a new pool
+// block (indexed, one reference: the caller's); nothing when neither has it or the pool has no
+// room.
 std::optional<cache::BlockId> Scheduler::from_tiers(uint64_t prev, uint64_t hash, std::span<const model::TokenId> tokens) {
-  if (host_ == nullptr && disk_ == nullptr) return std::nullopt;
-  if ((host_ == nullptr || !host_->contains(hash)) &&
-      (disk_ == nullptr || ::access(disk_->path_of(hash).c_str(), F_OK) != 0))
-    return std::nullopt;
+  const auto landed = fetched_.find(hash);
+  const bool in_host = host_ != nullptr && host_->contains(hash);
+  if (!in_host && landed == fetched_.end()) return std::nullopt;
   const auto b = pool_.allocate();
   if (!b) return std::nullopt;
   const std::span<std::byte> dst(pool_.data(*b), pool_.block_bytes());
-  if (host_ != nullptr && host_->get(hash, tokens, dst)) {
+  if (in_host && host_->get(hash, tokens, dst)) {
     ++tier_stats_.host_hits;
-  } else if (disk_ != nullptr && disk_->get(hash, tokens, dst)) {
+  } else if (landed != fetched_.end() && std::ranges::equal(landed->second.tokens, tokens) &&
+             landed->second.data.size() == dst.size()) {
+    std::memcpy(dst.data(), landed->second.data.data(), dst.size());
+    fetched_.erase(landed);
     ++tier_stats_.disk_hits;
   } else {
     pool_.release(*b);
@@ -75,6 +79,48 @@ std::optional<cache::BlockId> Scheduler::from_tiers(uint64_t prev, uint64_t hash
   index_.insert(prev, hash, tokens, *b);
   pool_.set_indexed(*b);
   return b;
+}
+
+// s's block i is in no faster tier: asks the disk for it and the blocks after it that have
+// files (each once per sequence); s waits for them.
+void Scheduler::ask_disk(SchedSeq* s, int64_t i) {
+  if (disk_ == nullptr || i < s->disk_asked) return;  // asked before: it missed
+  const int64_t bt = pool_.block_tokens();
+  const int64_t full = (static_cast<int64_t>(s->tokens.size()) - 1) / bt;
+  int64_t j = i;
+  for (; j < full; ++j) {
+    const uint64_t h = block_hash(s, j);
+    if (fetched_.contains(h) || (host_ != nullptr && host_->contains(h))) continue;
+    if (!fetching_.contains(h)) {
+      if (::access(disk_->path_of(h).c_str(), F_OK) != 0) break;
+      const auto tokens = std::span<const model::TokenId>(s->tokens).subspan(static_cast<size_t>(j * bt), static_cast<size_t>(bt));
+      disk_->fetch(h, {tokens.begin(), tokens.end()}, pool_.block_bytes());
+      fetching_.insert(h);
+    }
+    s->awaiting.push_back(h);
+  }
+  s->disk_asked = std::max(s->disk_asked, j);
+}
+
+// What the disk sent back: kept while a running sequence may take it; the sequences waiting
+// for nothing else are ready.
+void Scheduler::take_fetched() {
+  if (disk_ == nullptr) return;
+  for (cache::StoredBlock& b : disk_->take_fetched()) {
+    fetching_.erase(b.hash);
+    if (!b.data.empty()) fetched_.insert_or_assign(b.hash, std::move(b));
+  }
+  for (SchedSeq* s : running_) std::erase_if(s->awaiting, [&](uint64_t h) { return !fetching_.contains(h); });
+  if (fetched_.empty()) return;
+  std::unordered_set<uint64_t> wanted;
+  const int64_t bt = pool_.block_tokens();
+  for (SchedSeq* s : running_)
+    for (size_t k = static_cast<size_t>(s->table.n_tokens() / bt); k < s->hashes.size(); ++k) wanted.insert(s->hashes[k]);
+  std::erase_if(fetched_, [&](const auto& kv) { return !wanted.contains(kv.first); });
+}
+
+bool Scheduler::loading() const {
+  return std::any_of(running_.begin(), running_.end(), [](const SchedSeq* s) { return !s->awaiting.empty(); });
 }
 
 void Scheduler::enqueue(SchedSeq* s) { insert_by_order(waiting_, s); }
@@ -94,12 +140,14 @@ void Scheduler::remove(SchedSeq* s) {
   }
   s->table.release(pool_);
   s->indexed = s->computed = 0;
+  s->awaiting.clear();
 }
 
 void Scheduler::preempt(SchedSeq* s) {
   std::erase(running_, s);
   s->table.release(pool_);
   s->indexed = s->computed = 0;
+  s->awaiting.clear();
   ++s->preemptions;
   ++preemptions_;
   insert_by_order(waiting_, s);
@@ -154,6 +202,8 @@ void Scheduler::share_prefix(SchedSeq* s) {
     } else if (const auto c = from_tiers(i == 0 ? index_.seed() : block_hash(s, i - 1), h, tokens)) {
       s->table.push_full(pool_, *c);
     } else {
+      ask_disk(s, i);
+      if (!s->awaiting.empty()) return;  // computes nothing before its blocks are back
       break;
     }
   }
@@ -227,6 +277,7 @@ SchedSeq* Scheduler::newest_unplanned(const std::vector<StepItem>& planned) cons
 }
 
 std::vector<StepItem> Scheduler::plan(size_t max_items) {
+  take_fetched();
   for (;;) {
     admit();
     std::vector<StepItem> items;
@@ -253,8 +304,9 @@ std::vector<StepItem> Scheduler::plan(size_t max_items) {
     if (!items.empty()) budget = std::min(budget, prefill_chunk_);
     for (SchedSeq* s : running_) {
       if (budget == 0 || items.size() >= max_items) break;
-      if (s->pending() <= 1) continue;
-      share_prefix(s);  // what other sequences computed meanwhile
+      if (s->pending() <= 1 || !s->awaiting.empty()) continue;
+      share_prefix(s);  // what other sequences computed meanwhile, or the disk sent back
+      if (!s->awaiting.empty()) continue;
       const int64_t pending = s->pending();  // at least 1: the last token is always computed
       const int64_t n = fit(*s, std::min(pending, budget));
       if (n == 0) continue;
@@ -263,7 +315,7 @@ std::vector<StepItem> Scheduler::plan(size_t max_items) {
       items.push_back({s, n});
       budget -= n;
     }
-    if (!items.empty() || running_.empty()) return items;
+    if (!items.empty() || running_.empty() || loading()) return items;  // (the disk's blocks free the way)
     // Every running sequence is stuck in its prompt with the pool full: the newest yields
     // (unless everything is in flight: then the steps in flight free the way).
     SchedSeq* victim = newest_unplanned(items);

@@ -25,6 +25,8 @@
 #include <limits>
 #include <optional>
 #include <span>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "cache/block_pool.h"
@@ -48,6 +50,8 @@ struct SchedSeq {
   std::vector<uint64_t> hashes;  // prefix index names of its full blocks, as far as computed
   int64_t indexed = 0;           // its first `indexed` blocks are in the index
   int64_t computed = 0;          // the KV of its first `computed` positions is computed
+  std::vector<uint64_t> awaiting;  // names of its blocks being read from disk: it waits for them
+  int64_t disk_asked = 0;          // its blocks before this one were asked of the disk already
 
   int64_t pending() const { return static_cast<int64_t>(tokens.size()) - table.n_tokens(); }
 };
@@ -80,7 +84,10 @@ class Scheduler {
   // Lower tiers of the prefix cache (either may be null; they must outlive the scheduler): a
   // cached block evicted from the pool moves down to host memory, every indexed block is
   // written through to disk (so a restart finds it), and a prefix found only in a lower tier is
-  // copied back into a pool block instead of being computed.
+  // copied back into a pool block instead of being computed. Disk reads are asynchronous (the
+  // disk store's reader thread): a sequence whose next blocks are on disk asks for all of them
+  // and computes nothing until they are in (or missed), while the others keep stepping; plan()
+  // takes what has arrived.
   void set_tiers(cache::HostStore* host, cache::DiskStore* disk);
   // Off: nothing is indexed, every prompt is computed in full (a baseline for benchmarks).
   void set_prefix_cache(bool on) { prefix_cache_ = on; }
@@ -90,6 +97,8 @@ class Scheduler {
     int64_t block_bytes = 0;
   };
   TierStats tier_stats() const { return tier_stats_; }
+  // Some running sequence waits for blocks from disk (the engine then waits for the reader).
+  bool loading() const;
 
   const std::deque<SchedSeq*>& waiting() const { return waiting_; }
   const std::vector<SchedSeq*>& running() const { return running_; }
@@ -124,6 +133,10 @@ class Scheduler {
   void evicted(cache::BlockId b);
   cache::StoredBlock stored(cache::BlockId b, uint64_t hash, std::span<const model::TokenId> tokens) const;
   std::optional<cache::BlockId> from_tiers(uint64_t prev, uint64_t hash, std::span<const model::TokenId> tokens);
+  void ask_disk(SchedSeq* s, int64_t i);
+  void take_fetched();
+  std::unordered_set<uint64_t> fetching_;                     // asked of the disk, not back yet
+  std::unordered_map<uint64_t, cache::StoredBlock> fetched_;  // back from disk, not taken yet
 };
 
 }  // namespace tandem::engine

@@ -6,8 +6,11 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <numeric>
 #include <thread>
 #include <vector>
@@ -123,6 +126,42 @@ TEST_F(DiskStoreTest, DamagedFilesAreMissesAndDeletedForeignOnesAreLeftAlone) {
   DiskStore reopened(dir_.string(), 1 << 20, 77);
   EXPECT_EQ(reopened.stats().files, 1) << "only block 4 is ours";
   EXPECT_TRUE(fs::exists(dir_ / "notes.txt"));
+}
+
+// Reads on the store's own thread: each asked block comes back once, with its contents or
+// empty (a miss, or a damaged file), and the callback runs after each.
+TEST_F(DiskStoreTest, FetchedBlocksComeBackOnTheReaderThread) {
+  DiskStore d(dir_.string(), 1 << 20, 77);
+  d.put(block(1, 5, 4096));
+  d.put(block(2, 9, 4096));
+  d.flush();
+  { std::ofstream(d.path_of(3)) << "damaged"; }
+  std::mutex mu;
+  std::condition_variable cv;
+  int calls = 0;
+  d.on_fetched([&] {
+    std::lock_guard lock(mu);
+    ++calls;
+    cv.notify_all();
+  });
+  d.fetch(1, block(1, 5, 0).tokens, 4096);
+  d.fetch(2, block(2, 99, 0).tokens, 4096);  // other tokens under the name
+  d.fetch(3, block(3, 5, 0).tokens, 4096);
+  d.fetch(4, block(4, 5, 0).tokens, 4096);  // no file
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return calls == 4; }));
+  }
+  d.on_fetched(nullptr);
+  auto got = d.take_fetched();
+  ASSERT_EQ(got.size(), 4u);
+  std::sort(got.begin(), got.end(), [](const StoredBlock& a, const StoredBlock& b) { return a.hash < b.hash; });
+  EXPECT_EQ(got[0].data, block(1, 5, 4096).data);
+  EXPECT_TRUE(got[1].data.empty());
+  EXPECT_TRUE(got[2].data.empty());
+  EXPECT_TRUE(got[3].data.empty());
+  EXPECT_FALSE(fs::exists(d.path_of(3))) << "the damaged file is deleted";
+  EXPECT_TRUE(d.take_fetched().empty()) << "each result once";
 }
 
 TEST_F(DiskStoreTest, TheCapDeletesTheOldestFiles) {

@@ -146,9 +146,10 @@ TEST(Engine, ConversationsContinuingAndDivergingInPartialBlocksKeepTheirOutputs)
       auto stream = eng.submit(greedy(convs[c], 6));
       const Result r = drain(*stream);
       EXPECT_EQ(r.tokens, fresh.tokens) << "turn " << turn << ", conversation " << c;
-      if (turn > 0)
+      if (turn > 0) {
         EXPECT_GE(stream->usage().cached_tokens, static_cast<int64_t>(convs[c].size()) - static_cast<int64_t>(more.size()) - 1)
             << "turn " << turn << ", conversation " << c << ": all but the reply's last token and the new ones";
+      }
       cached += stream->usage().cached_tokens;
       convs[c].insert(convs[c].end(), r.tokens.begin(), r.tokens.end());
     }

@@ -2,7 +2,12 @@
 // preemption that gives every block back and requeues the newest sequence.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
 #include <numeric>
+#include <thread>
 
 #include "engine/scheduler.h"
 
@@ -287,6 +292,53 @@ TEST(Scheduler, APartialBlockMatchedInPartIsCopiedNotOverwritten) {
   sched.plan();
   EXPECT_EQ(d.cached_tokens, 9);
   EXPECT_EQ(d.table.blocks()[0], a_block);
+}
+
+// Blocks on disk come back asynchronously: a sequence whose prefix is on disk waits for it
+// without holding up the others' steps, then shares it and computes only the rest.
+TEST(Scheduler, ASequenceWaitsForItsBlocksFromDiskWhileOthersStep) {
+  const auto dir = std::filesystem::temp_directory_path() / ("tandem-sched-disk-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  auto numbered = [](uint64_t order, int n, int first) {
+    SchedSeq s = make_seq(order, n);
+    for (int i = 0; i < n; ++i) s.tokens[static_cast<size_t>(i)] = static_cast<model::TokenId>(first + i);
+    return s;
+  };
+  {
+    cache::DiskStore disk(dir.string(), 1 << 20, 5);
+    cache::BlockPool pool(8, 64, 16);
+    Scheduler sched(pool, 256, 4, 0, 5);
+    sched.set_tiers(nullptr, &disk);
+    SchedSeq a = numbered(0, 40, 0);
+    sched.enqueue(&a);
+    sched.plan();
+    sched.computed(&a, 40);  // two full blocks, written through to disk
+    sched.remove(&a);
+    disk.flush();
+  }
+  cache::DiskStore disk(dir.string(), 1 << 20, 5);  // a restart
+  cache::BlockPool pool(8, 64, 16);
+  Scheduler sched(pool, 256, 4, 0, 5);
+  sched.set_tiers(nullptr, &disk);
+  SchedSeq again = numbered(0, 45, 0), other = numbered(1, 10, 500);
+  sched.enqueue(&again);
+  sched.enqueue(&other);
+  auto items = sched.plan();
+  ASSERT_EQ(items.size(), 1u) << "the sequence waiting for the disk computes nothing";
+  EXPECT_EQ(items[0].seq, &other);
+  EXPECT_TRUE(sched.loading());
+  EXPECT_EQ(again.table.n_tokens(), 0);
+  for (int i = 0; i < 1000 && sched.loading(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    items = sched.plan();
+    if (!items.empty()) break;
+  }
+  ASSERT_EQ(items.size(), 1u);
+  EXPECT_EQ(items[0].seq, &again);
+  EXPECT_EQ(items[0].n, 13) << "the two blocks from disk are shared";
+  EXPECT_EQ(again.cached_tokens, 32);
+  EXPECT_EQ(sched.tier_stats().disk_hits, 2);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
