@@ -40,8 +40,17 @@ std::optional<BlockId> BlockPool::allocate() {
     b = free_.back();
     free_.pop_back();
   } else if (!lru_.empty()) {
-    b = lru_.front();
-    lru_.pop_front();
+    auto victim = lru_.begin();
+    if (keep_) {
+      auto it = lru_.begin();
+      for (int k = 0; k < kEvictWindow && it != lru_.end(); ++k, ++it)
+        if (!keep_(*it)) {
+          victim = it;
+          break;
+        }
+    }
+    b = *victim;
+    lru_.erase(victim);
     lru_pos_[static_cast<size_t>(b)] = lru_.end();
     indexed_[static_cast<size_t>(b)] = 0;
     refs_[static_cast<size_t>(b)] = 1;

@@ -8,7 +8,9 @@
 // the free list when its last reference goes: it waits, least recently released first, for a
 // new sequence with the same prefix to take it again (acquire), and is only reused for other
 // contents when allocate() finds the free list empty (the eviction callback then tells the
-// index). So blocks that no sequence holds still count as available.
+// index). So blocks that no sequence holds still count as available. Among the least recently
+// released, a block that heads others (the index says so through prefer_to_keep) goes after the
+// ones that head nothing: evicting the start of a prefix would strand every block after it.
 //
 // Not thread-safe: the engine's scheduler owns the pool and is its only caller.
 #pragma once
@@ -64,6 +66,10 @@ class BlockPool {
   bool indexed(BlockId b) const { return indexed_[static_cast<size_t>(b)] != 0; }
   // Called with a cached block that allocate() takes for other contents.
   void on_evict(std::function<void(BlockId)> f) { on_evict_ = std::move(f); }
+  // True for a cached block that other cached contents continue: allocate() takes one of the
+  // kEvictWindow least recently released blocks that are not, when there is one.
+  void prefer_to_keep(std::function<bool(BlockId)> f) { keep_ = std::move(f); }
+  static constexpr int kEvictWindow = 32;
 
   std::byte* data(BlockId b);
   const std::byte* data(BlockId b) const;
@@ -85,6 +91,7 @@ class BlockPool {
   std::list<BlockId> lru_;     // cached blocks, least recently released first
   std::vector<std::list<BlockId>::iterator> lru_pos_;
   std::function<void(BlockId)> on_evict_;
+  std::function<bool(BlockId)> keep_;
   std::vector<BlockCopy>* copies_ = nullptr;
 };
 

@@ -72,7 +72,9 @@ void BlockTable::push_partial(const BlockPool& pool, BlockId b, int64_t n) {
 void BlockTable::truncate(BlockPool& pool, int64_t n) {
   TANDEM_CHECK(n >= 0 && n <= n_tokens_, "truncate to {} positions of {}", n, n_tokens_);
   const auto keep = static_cast<size_t>(blocks_for(n, pool.block_tokens()));
-  for (size_t i = keep; i < blocks_.size(); ++i) pool.release(blocks_[i]);
+  // Last block first: a prefix's first blocks are released last, so the pool (least recently
+  // released first) gives up a prefix's end before its start.
+  for (size_t i = blocks_.size(); i > keep; --i) pool.release(blocks_[i - 1]);
   blocks_.resize(keep);
   n_tokens_ = n;
 }

@@ -66,6 +66,11 @@ std::optional<PrefixIndex::PartialHit> PrefixIndex::find_partial(uint64_t prev, 
   return best;
 }
 
+bool PrefixIndex::heads_others(BlockId b) const {
+  const auto it = by_block_.find(b);
+  return it != by_block_.end() && (full_after_.contains(it->second) || partial_.contains(it->second));
+}
+
 void PrefixIndex::erase(BlockId b) {
   if (const auto it = by_block_.find(b); it != by_block_.end()) {
     const uint64_t prev = by_hash_.at(it->second).prev;

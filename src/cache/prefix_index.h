@@ -55,6 +55,8 @@ class PrefixIndex {
   };
   std::optional<PartialHit> find_partial(uint64_t prev, std::span<const int32_t> next) const;
 
+  // Block b is a full entry that indexed blocks (full or partial) continue.
+  bool heads_others(BlockId b) const;
   // Forgets block b (evicted for other contents); nothing if it is not indexed.
   void erase(BlockId b);
   // Block b's name and tokens, when it is indexed.

@@ -25,6 +25,7 @@ Scheduler::Scheduler(cache::BlockPool& pool, int64_t batch_tokens, int max_runni
       prefill_chunk_(prefill_chunk > 0 ? prefill_chunk : batch_tokens), index_(prefix_seed) {
   TANDEM_CHECK(batch_tokens > 0 && max_running > 0, "scheduler: {} tokens, {} sequences", batch_tokens, max_running);
   pool_.on_evict([this](cache::BlockId b) { evicted(b); });
+  pool_.prefer_to_keep([this](cache::BlockId b) { return index_.heads_others(b); });
 }
 
 void Scheduler::set_tiers(cache::HostStore* host, cache::DiskStore* disk) {

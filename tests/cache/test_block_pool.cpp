@@ -3,6 +3,8 @@
 // every path gives all blocks back.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <cstring>
 #include <set>
 
@@ -170,6 +172,43 @@ TEST(BlockPool, IndexedBlocksAreCachedWhenReleasedAndEvictedLeastRecentlyUsedFir
   EXPECT_EQ(pool.refs(a), 2);
   pool.release(c);  // not indexed: free, and a free block cannot be acquired
   EXPECT_ANY_THROW(pool.acquire(c));
+}
+
+// Eviction spares blocks that head others (as the prefix index tells) while others can go, and a
+// released table gives its last block to the cache first, so a prefix's start is the last of it
+// to go.
+TEST(BlockPool, EvictionSparesBlocksThatHeadOthers) {
+  BlockPool pool(3, 64, 16);
+  std::vector<BlockId> evicted;
+  std::vector<std::pair<BlockId, BlockId>> next;  // block -> a cached block that continues it
+  pool.on_evict([&](BlockId b) { evicted.push_back(b); });
+  pool.prefer_to_keep([&](BlockId b) {
+    return std::ranges::any_of(next, [&](auto e) { return e.first == b && std::ranges::find(evicted, e.second) == evicted.end(); });
+  });
+  const BlockId a = *pool.allocate(), b = *pool.allocate(), c = *pool.allocate();
+  for (BlockId x : {a, b, c}) pool.set_indexed(x);
+  next = {{a, c}};
+  pool.release(a);  // least recently released, but it heads c
+  pool.release(b);
+  pool.release(c);
+  EXPECT_EQ(*pool.allocate(), b) << "the oldest block that heads nothing";
+  EXPECT_EQ(*pool.allocate(), c);
+  EXPECT_EQ(*pool.allocate(), a) << "a heads nothing cached any more";
+  EXPECT_EQ(evicted, (std::vector<BlockId>{b, c, a}));
+  for (BlockId x : {a, b, c}) pool.release(x);
+
+  // A table's blocks go to the cache last first: with no preference, its end is evicted first.
+  BlockPool plain(3, 64, 16);
+  std::vector<BlockId> order;
+  plain.on_evict([&](BlockId x) { order.push_back(x); });
+  BlockTable t;
+  ASSERT_TRUE(t.append(plain, 48));
+  const std::vector<BlockId> blocks = t.blocks();
+  for (BlockId x : blocks) plain.set_indexed(x);
+  t.release(plain);
+  BlockTable u;
+  ASSERT_TRUE(u.append(plain, 48));
+  EXPECT_EQ(order, (std::vector<BlockId>{blocks[2], blocks[1], blocks[0]}));
 }
 
 }  // namespace
