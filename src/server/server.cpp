@@ -88,8 +88,17 @@ bool Server::authorized(const httplib::Request& req, httplib::Response& res) {
 
 void Server::routes() {
   httplib::Server& s = *http_;
-  s.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+  s.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;
+    // cpp-httplib caps form-encoded bodies (curl -d without a Content-Type) at 8 KiB, whatever
+    // --body-limit says: name the way out.
+    if (res.status == 413 && req.get_header_value("Content-Type").starts_with("application/x-www-form-urlencoded") &&
+        req.get_header_value<uint64_t>("Content-Length") <= opts_.max_body_bytes) {
+      send_error(res, ApiError(413, fmt::format("a body sent as application/x-www-form-urlencoded is limited to 8192 bytes: "
+                                                "send the JSON with Content-Type: application/json: {} {}",
+                                                req.method, req.path)));
+      return;
+    }
     const char* msg = res.status == 404 ? "no such endpoint"
                       : res.status == 413 ? "the request body is larger than the server's limit"
                       : res.status == 405 ? "method not allowed"

@@ -231,6 +231,10 @@ test('missing or wrong bearer token -> 401', async () => {
 test('body over the limit -> 413; unknown path -> 404', async () => {
   const big = JSON.stringify({ messages: [{ role: 'user', content: 'x'.repeat(100000) }] });
   assertError(await post('/v1/chat/completions', big), 413, /limit/);
+  // A form-encoded body (curl -d without a Content-Type) is capped at 8 KiB by the HTTP library.
+  const form = JSON.stringify({ messages: [{ role: 'user', content: 'y'.repeat(9000) }] });
+  assertError(await post('/v1/chat/completions', form, { 'Content-Type': 'application/x-www-form-urlencoded' }), 413,
+    /application\/json/);
   assertError(await post('/v1/nothing', '{}'), 404);
 });
 
