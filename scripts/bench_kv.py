@@ -11,7 +11,7 @@ completions (the time to the first streamed token) in the scenarios of issue 7:
     pool (tier 0) and host memory (tier 1) each sized for one document, the disk (tier 2) for all;
   - restart: the first request after a restart with a warm disk tier;
   - two servers, one store: server B's first request on a document server A computed;
-  - multi-turn chat: 8 conversations of 6 turns, interleaved, the pool holding 2 of them: no
+  - multi-turn chat: 8 conversations of 10 turns, interleaved, the pool holding 2 of them: no
     prefix cache, the pool alone, pool + host memory.
 Prints each scenario's cold and warm TTFT and their ratio, hit counts and bytes per tier (from
 /metrics) and the disk's read bandwidth. JSON: BUILD_DIR/bench/kv.json.
@@ -99,23 +99,37 @@ def text_of(n_words, seed):
     return " ".join(WORDS[(i * 7 + seed * 13 + i // 5) % len(WORDS)] for i in range(n_words))
 
 
-def tokens_per_word(server):
-    req = urllib.request.Request(server.base + "/tokenize", json.dumps({"content": text_of(400, 0)}).encode())
+def n_tokens(server, text):
+    req = urllib.request.Request(server.base + "/tokenize", json.dumps({"content": text}).encode(),
+                                 {"Content-Type": "application/json"})
     with urllib.request.urlopen(req) as r:
-        return len(json.loads(r.read())["tokens"]) / 400
+        return len(json.loads(r.read())["tokens"])
 
 
-def doc(n_tokens, seed, tpw):
-    return f"Document {seed}. " + text_of(int(n_tokens / tpw), seed) + "\n"
+def tokens_per_word(server):
+    return n_tokens(server, text_of(400, 0)) / 400
+
+
+def doc(server, want, seed):
+    """A document of `want` tokens (within 2%), counted by the server's tokenizer."""
+    words = want // 2
+    for _ in range(6):
+        text = f"Document {seed}. " + text_of(words, seed) + "\n"
+        got = n_tokens(server, text)
+        if abs(got - want) <= want * 0.02:
+            break
+        words = max(1, int(words * want / got))
+    return text
 
 
 def tier_line(m):
     def g(name, label=None):
         key = name if label is None else '%s{%s="%s"}' % (name, label[0], label[1])
         return m.get(key, 0.0)
-    return ("hits: pool %.0f tokens of %.0f looked up; blocks from host %.0f, from disk %.0f; moved to host %.0f, "
+    looked = g("tandem_prefix_lookup_tokens_total")
+    return ("hits: %.0f%% of prompt tokens (%.0f of %.0f looked up); blocks from host %.0f, from disk %.0f; moved to host %.0f, "
             "to disk %.0f; held: host %.1f MiB, disk %.1f MiB" % (
-                g("tandem_prefix_shared_tokens_total"), g("tandem_prefix_lookup_tokens_total"),
+                100 * g("tandem_prefix_shared_tokens_total") / max(looked, 1), g("tandem_prefix_shared_tokens_total"), looked,
                 g("tandem_kv_tier_hits_total", ("tier", "host")), g("tandem_kv_tier_hits_total", ("tier", "disk")),
                 g("tandem_kv_tier_blocks_moved_total", ("to", "host")), g("tandem_kv_tier_blocks_moved_total", ("to", "disk")),
                 g("tandem_kv_tier_bytes", ("tier", "host")) / 2**20, g("tandem_kv_tier_bytes", ("tier", "disk")) / 2**20))
@@ -131,7 +145,7 @@ def main():
         # 1. Shared document.
         s = Server(tandem, model, ["-c", "8192", "--parallel", "1"])
         tpw = tokens_per_word(s)
-        d = doc(4000, 1, tpw)
+        d = doc(s, 4000, 1)
         cold, u, _ = s.ttft(d + "Question 0: what did the miller count?")
         warm = [s.ttft(d + f"Question {q}: what came from the valley on day {q}?")[0] for q in range(1, 21)]
         m = s.metrics()
@@ -153,7 +167,7 @@ def main():
         # memory 2,000 positions' KV, the disk all of them.
         disk = os.path.join(work, "disk-docs")
         s = Server(tandem, model, ["-c", "2600", "--parallel", "1", "--kv-dram", str(doc_bytes), "--kv-disk", disk])
-        docs = [doc(1800, 10 + i, tpw) for i in range(6)]  # 1,700-2,200 tokens: the word mix tokenizes unevenly
+        docs = [doc(s, 2000, 10 + i) for i in range(6)]
         rounds = [[s.ttft(docs[i] + f"Round {r}: summarize.")[0] for i in range(6)] for r in range(3)]
         m = s.metrics()
         s.stop()
@@ -166,12 +180,11 @@ def main():
 
         # 3. Restart with a warm disk.
         disk = os.path.join(work, "disk-restart")
-        d = doc(4000, 2, tpw)
         s = Server(tandem, model, ["-c", "8192", "--parallel", "1", "--kv-disk", disk])
+        d = doc(s, 4000, 2)
         cold3 = s.ttft(d + "Before the restart?")[0]
         s.stop()
         s = Server(tandem, model, ["-c", "8192", "--parallel", "1", "--kv-disk", disk])
-        t0 = time.perf_counter()
         warm3 = s.ttft(d + "After the restart?")[0]
         m = s.metrics()
         s.stop()
@@ -183,9 +196,9 @@ def main():
 
         # 4. Two servers, one store.
         disk = os.path.join(work, "disk-shared")
-        d = doc(4000, 3, tpw)
         a = Server(tandem, model, ["-c", "8192", "--parallel", "1", "--kv-disk", disk])
         b = Server(tandem, model, ["-c", "8192", "--parallel", "1", "--kv-disk", disk])
+        d = doc(a, 4000, 3)
         cold4 = a.ttft(d + "Asked of A.")[0]
         time.sleep(1.0)  # A's writes land (they are asynchronous)
         warm4 = b.ttft(d + "Asked of B.")[0]
@@ -195,15 +208,17 @@ def main():
         print(f"two servers, one --kv-disk: A cold {cold4:.2f} s, B's first request on A's document {warm4:.3f} s: "
               f"{cold4 / warm4:.1f} x (target >= 10 x)")
 
-        # 5. Multi-turn chat: 8 conversations of 6 turns, interleaved; the pool holds 2 of them.
+        # 5. Multi-turn chat: 8 conversations of 10 turns (a ~40-token question, a 32-token reply
+        # that the client sends back as text), interleaved; the pool holds 2 of them.
+        ctx = 1280
         def chat(args):
-            srv = Server(tandem, model, ["-c", "1024", "--parallel", "1", "--kv-mem", str(int(2 * 1024 * kv_per_token)), *args])
+            srv = Server(tandem, model, ["-c", str(ctx), "--parallel", "1", "--kv-mem", str(int(2 * ctx * kv_per_token)), *args])
             convs = [f"Conversation {c}. " + text_of(int(60 / tpw), 100 + c) for c in range(8)]
             ttfts = []
-            for turn in range(6):
+            for turn in range(10):
                 for c in range(8):
                     convs[c] += f"\nUser: " + text_of(int(40 / tpw), 200 + 8 * turn + c) + "\nAssistant:"
-                    t, _, reply = srv.ttft(convs[c], max_tokens=8)
+                    t, _, reply = srv.ttft(convs[c], max_tokens=32)
                     ttfts.append(t)
                     convs[c] += reply
             m = srv.metrics()
@@ -211,10 +226,10 @@ def main():
             return statistics.mean(ttfts), m
         none, _ = chat(["--no-prefix-cache"])
         pool, _ = chat([])
-        tiers, m = chat(["--kv-dram", str(int(8 * 1024 * kv_per_token))])
+        tiers, m = chat(["--kv-dram", str(int(8 * ctx * kv_per_token))])
         results["multi_turn"] = {"no_cache_mean_s": none, "pool_mean_s": pool, "pool_host_mean_s": tiers,
                                  "vs_no_cache": none / tiers, "vs_pool": pool / tiers}
-        print(f"multi-turn chat, 8 conversations x 6 turns, pool for 2: mean TTFT no cache {none:.3f} s, pool alone "
+        print(f"multi-turn chat, 8 conversations x 10 turns, pool for 2: mean TTFT no cache {none:.3f} s, pool alone "
               f"{pool:.3f} s, pool + host memory {tiers:.3f} s: {none / tiers:.1f} x / {pool / tiers:.1f} x "
               f"(targets >= 5 x / >= 2 x)")
         print("  " + tier_line(m))

@@ -1,7 +1,7 @@
 """Writes an F16 GGUF file with the exact tensor shapes and hyper-parameters of a real model and
 random weights, for speed measurements (speed does not depend on the values). The tokenizer is a
-SentencePiece-style vocabulary of the real size (byte tokens plus filler pieces), enough for
-tandem and llama.cpp to load the file; its text output is meaningless.
+SentencePiece-style vocabulary of the real size (byte tokens plus letter pieces that text round-trips
+through), enough for tandem and llama.cpp to load the file; its text output is meaningless.
 
 Usage: make_random_model.py SHAPE OUT.gguf     SHAPE: llama-3.2-1b | qwen3-1.7b | tinyllama-1.1b | llama-300m
 Tensors are generated and written one at a time, so memory stays at one tensor."""
@@ -108,6 +108,18 @@ HPARAMS_U32 = [("context_length", "n_ctx"), ("embedding_length", "n_embd"), ("bl
                ("vocab_size", "n_vocab")]
 
 
+def word_pieces(n):
+    """n pieces "\u2581a", "\u2581b", ..., "\u2581zz", "\u2581aaa", ...: shortest first, every prefix of a
+    piece is a piece. SentencePiece merging then turns the text of any piece back into that piece, so
+    the text a model generates re-tokenizes into the tokens it generated (as with a real vocabulary):
+    a chat client resending the reply hits the KV blocks computed while generating it."""
+    out, level = [], ["\u2581"]
+    while len(out) < n:
+        level = [p + ch for p in level for ch in "abcdefghijklmnopqrstuvwxyz"]
+        out += level[:n - len(out)]
+    return out
+
+
 def main():
     if len(sys.argv) != 3 or sys.argv[1] not in SHAPES:
         sys.exit(f"usage: make_random_model.py {{{'|'.join(SHAPES)}}} OUT.gguf")
@@ -115,7 +127,7 @@ def main():
     c = SHAPES[name]
     a = c["arch"] + "."
     pieces = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)]
-    pieces += [f"\u2581w{i}" for i in range(c["n_vocab"] - len(pieces))]
+    pieces += word_pieces(c["n_vocab"] - len(pieces))
     types = [2, 3, 3] + [6] * 256 + [1] * (c["n_vocab"] - 259)
     meta = [
         kv("general.architecture", STR, c["arch"]),
