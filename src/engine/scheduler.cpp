@@ -93,14 +93,17 @@ void Scheduler::ask_disk(SchedSeq* s, int64_t i) {
     const uint64_t h = block_hash(s, j);
     if (fetched_.contains(h) || (host_ != nullptr && host_->contains(h))) continue;
     if (!fetching_.contains(h)) {
-      if (::access(disk_->path_of(h).c_str(), F_OK) != 0) break;
+      if (::access(disk_->path_of(h).c_str(), F_OK) != 0) {
+        if (j == i) ++tier_stats_.disk_misses;
+        break;
+      }
       const auto tokens = std::span<const model::TokenId>(s->tokens).subspan(static_cast<size_t>(j * bt), static_cast<size_t>(bt));
       disk_->fetch(h, {tokens.begin(), tokens.end()}, pool_.block_bytes());
       fetching_.insert(h);
     }
     s->awaiting.push_back(h);
   }
-  s->disk_asked = std::max(s->disk_asked, j);
+  s->disk_asked = std::max(s->disk_asked, j > i ? j : i + 1);  // a missing block i is not looked for again
 }
 
 // What the disk sent back: kept while a running sequence may take it; the sequences waiting
@@ -109,7 +112,8 @@ void Scheduler::take_fetched() {
   if (disk_ == nullptr) return;
   for (cache::StoredBlock& b : disk_->take_fetched()) {
     fetching_.erase(b.hash);
-    if (!b.data.empty()) fetched_.insert_or_assign(b.hash, std::move(b));
+    if (b.data.empty()) ++tier_stats_.disk_misses;  // damaged, or another block's file
+    else fetched_.insert_or_assign(b.hash, std::move(b));
   }
   for (SchedSeq* s : running_) std::erase_if(s->awaiting, [&](uint64_t h) { return !fetching_.contains(h); });
   if (fetched_.empty()) return;
@@ -203,6 +207,8 @@ void Scheduler::share_prefix(SchedSeq* s) {
     } else if (const auto c = from_tiers(i == 0 ? index_.seed() : block_hash(s, i - 1), h, tokens)) {
       s->table.push_full(pool_, *c);
     } else {
+      if (host_ != nullptr && i >= s->host_asked) ++tier_stats_.host_misses;
+      s->host_asked = std::max(s->host_asked, i + 1);
       ask_disk(s, i);
       if (!s->awaiting.empty()) return;  // computes nothing before its blocks are back
       break;

@@ -52,6 +52,7 @@ struct SchedSeq {
   int64_t computed = 0;          // the KV of its first `computed` positions is computed
   std::vector<uint64_t> awaiting;  // names of its blocks being read from disk: it waits for them
   int64_t disk_asked = 0;          // its blocks before this one were asked of the disk already
+  int64_t host_asked = 0;          // ... and of host memory
 
   int64_t pending() const { return static_cast<int64_t>(tokens.size()) - table.n_tokens(); }
 };
@@ -93,6 +94,7 @@ class Scheduler {
   void set_prefix_cache(bool on) { prefix_cache_ = on; }
   struct TierStats {
     int64_t host_hits = 0, disk_hits = 0;          // blocks brought back up
+    int64_t host_misses = 0, disk_misses = 0;      // blocks looked for in the tier and not found
     int64_t to_host = 0, to_disk = 0;              // blocks moved down
     int64_t block_bytes = 0;
   };

@@ -81,6 +81,11 @@ std::string Metrics::render(const engine::EngineStats* e) const {
         "# HELP tandem_kv_tier_bytes Bytes of KV blocks held by a lower tier.\n# TYPE tandem_kv_tier_bytes gauge\n"
         "tandem_kv_tier_bytes{{tier=\"host\"}} {}\ntandem_kv_tier_bytes{{tier=\"disk\"}} {}\n",
         e->host_bytes, e->disk.bytes);
+    out += fmt::format(
+        "# HELP tandem_kv_tier_misses_total KV blocks looked for in a lower tier and not found there (each once per "
+        "request).\n# TYPE tandem_kv_tier_misses_total counter\n"
+        "tandem_kv_tier_misses_total{{tier=\"host\"}} {}\ntandem_kv_tier_misses_total{{tier=\"disk\"}} {}\n",
+        e->tiers.host_misses, e->tiers.disk_misses);
     metric("counter", "tandem_kv_tier_moved_bytes_total", "Bytes of KV blocks moved between tiers, both ways.",
            (e->tiers.host_hits + e->tiers.disk_hits + e->tiers.to_host + e->tiers.to_disk) * e->tiers.block_bytes);
     metric("counter", "tandem_kv_disk_read_bytes_total", "Bytes read from the disk tier.", e->disk.read_bytes);

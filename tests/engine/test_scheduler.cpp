@@ -321,12 +321,13 @@ TEST(Scheduler, ASequenceWaitsForItsBlocksFromDiskWhileOthersStep) {
   cache::BlockPool pool(8, 64, 16);
   Scheduler sched(pool, 256, 4, 0, 5);
   sched.set_tiers(nullptr, &disk);
-  SchedSeq again = numbered(0, 45, 0), other = numbered(1, 10, 500);
+  SchedSeq again = numbered(0, 45, 0), other = numbered(1, 20, 500);
   sched.enqueue(&again);
   sched.enqueue(&other);
   auto items = sched.plan();
   ASSERT_EQ(items.size(), 1u) << "the sequence waiting for the disk computes nothing";
   EXPECT_EQ(items[0].seq, &other);
+  EXPECT_EQ(sched.tier_stats().disk_misses, 1) << "other's first block has no file";
   EXPECT_TRUE(sched.loading());
   EXPECT_EQ(again.table.n_tokens(), 0);
   for (int i = 0; i < 1000 && sched.loading(); ++i) {
@@ -339,6 +340,7 @@ TEST(Scheduler, ASequenceWaitsForItsBlocksFromDiskWhileOthersStep) {
   EXPECT_EQ(items[0].n, 13) << "the two blocks from disk are shared";
   EXPECT_EQ(again.cached_tokens, 32);
   EXPECT_EQ(sched.tier_stats().disk_hits, 2);
+  EXPECT_EQ(sched.tier_stats().disk_misses, 1) << "each block counted once, though looked up before each chunk";
   std::filesystem::remove_all(dir);
 }
 
