@@ -15,6 +15,7 @@ void register_commands(CLI::App& app) {
   add_inspect(app);
   add_convert(app);
   add_quantize(app);
+  add_plan(app);
 }
 
 int exit_code() { return g_exit_code; }

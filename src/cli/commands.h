@@ -20,5 +20,6 @@ void add_convert(CLI::App& app);
 void add_quantize(CLI::App& app);
 void add_bench(CLI::App& app);
 void add_serve(CLI::App& app);
+void add_plan(CLI::App& app);
 
 }  // namespace tandem::cli

@@ -1,0 +1,75 @@
+// The planner's hardware catalog: chips (peak throughput per precision, memory, scale-up and
+// scale-out links, power), systems (how many of which chip, how large the scale-up domain) and
+// per-family efficiency factors (what share of a peak real kernels reach), each number with
+// its source. The data are the JSON files under plan/hardware/, compiled into the binary; a
+// measured profile of this machine (tandem plan --calibrate) is one more chip and system.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace tandem::plan {
+
+// A number and where it comes from (a source key resolving in plan/hardware/SOURCES.md, or
+// "measured on ..." for calibrated profiles).
+struct Sourced {
+  double value = 0;
+  std::string source;
+  bool known() const { return !source.empty(); }
+};
+
+struct Chip {
+  std::string name, title, family;
+  int dies = 1;  // compute dies per package: the units a plan's ranks map to
+  Sourced bf16_tflops, fp8_tflops, int8_tops;
+  Sourced memory_gb, memory_tbps;
+  Sourced scale_up_gbps, scale_up_latency_us;    // per chip, per direction
+  Sourced scale_out_gbps, scale_out_latency_us;  // per chip, per direction
+  Sourced power_w;
+};
+
+struct System {
+  std::string name, title, chip, topology;
+  Sourced chips, scale_up_domain, power_kw;
+};
+
+// Shares of the chip's peak reached by real kernels: GEMMs, attention when compute-bound,
+// memory bandwidth, all-to-all and all-reduce bandwidth; overlap: the share of communication
+// hidden behind computation (micro-batches), 0 to 1.
+struct Family {
+  std::string name, title;
+  Sourced gemm, attention, memory, comm, overlap;
+};
+
+class Catalog {
+ public:
+  // The files compiled in (plan/hardware/*.json). Throws on a malformed file, naming it.
+  static const Catalog& builtin();
+  // Parses a catalog from (file name, JSON text) pairs; InputError naming the file and field.
+  static Catalog parse(const std::vector<std::pair<std::string, std::string>>& files);
+
+  const Chip* chip(const std::string& name) const;
+  const System* system(const std::string& name) const;
+  const Family* family(const std::string& name) const;
+  // The system, its chip and the chip's family; InputError listing the known names.
+  struct Resolved {
+    const System* system;
+    const Chip* chip;
+    const Family* family;
+  };
+  Resolved resolve(const std::string& system_name) const;
+
+  void add(Chip c) { chips_.push_back(std::move(c)); }
+  void add(System s) { systems_.push_back(std::move(s)); }
+
+  const std::vector<Chip>& chips() const { return chips_; }
+  const std::vector<System>& systems() const { return systems_; }
+  const std::vector<Family>& families() const { return families_; }
+
+ private:
+  std::vector<Chip> chips_;
+  std::vector<System> systems_;
+  std::vector<Family> families_;
+};
+
+}  // namespace tandem::plan

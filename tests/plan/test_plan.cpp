@@ -1,0 +1,223 @@
+// The planner's arithmetic on hand-computed cases: parameter counts of known models, FLOPs,
+// bytes and memory of a small made-up model, a roofline step by hand on a made-up chip, the
+// alpha-beta cost of a tensor-parallel all-reduce; the catalog's checks; the CLI's plan search.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "core/error.h"
+#include "plan/search.h"
+
+namespace tandem::plan {
+namespace {
+
+ModelDesc tiny() {
+  ModelDesc m;
+  m.name = "tiny";
+  m.n_layer = 2;
+  m.d_model = 8;
+  m.n_head = 2;
+  m.n_kv_head = 1;
+  m.head_dim = 4;
+  m.n_ff = 16;
+  m.vocab = 10;
+  return m;
+}
+
+TEST(ModelDesc, CountsOfASmallModelByHand) {
+  const ModelDesc m = tiny();
+  m.validate();
+  EXPECT_EQ(m.attn_params(), 8 * 8 + 8 * 4 + 8 * 4 + 8 * 8) << "q, k, v, o";
+  EXPECT_EQ(m.dense_ffn_params(), 3 * 8 * 16);
+  EXPECT_EQ(m.total_params(), 10 * 8 + 10 * 8 + 2 * (192 + 384)) << "embeddings, output, two layers";
+  EXPECT_EQ(m.active_params(), 10 * 8 + 2 * (192 + 384)) << "the embedding is a lookup";
+  EXPECT_DOUBLE_EQ(m.kv_bytes_per_token(2), 2.0 * 2 * 1 * 4 * 2) << "layers x (K, V) x KV heads x width x bytes";
+  EXPECT_DOUBLE_EQ(m.attn_flops_per_token(10, false), 2.0 * 2 * 2 * (2 * 4) * 10) << "2 x layers x heads x (QK + PV) x context";
+  EXPECT_DOUBLE_EQ(m.linear_flops_per_token(), 2.0 * 1232);
+}
+
+TEST(ModelDesc, BuiltInModelsHaveTheirPublishedSizes) {
+  auto billions = [](const std::string& n, bool active) {
+    const ModelDesc m = *builtin_model(n);
+    m.validate();
+    return static_cast<double>(active ? m.active_params() : m.total_params()) / 1e9;
+  };
+  EXPECT_NEAR(billions("deepseek-v3", false), 671, 2);  // "671B total, 37B activated" (arXiv 2412.19437)
+  EXPECT_NEAR(billions("deepseek-v3", true), 37, 1);
+  EXPECT_NEAR(billions("qwen3-235b-a22b", false), 235, 1.5);
+  EXPECT_NEAR(billions("qwen3-235b-a22b", true), 22, 0.8);
+  EXPECT_NEAR(billions("llama-3-8b", false), 8.03, 0.05);
+  EXPECT_NEAR(billions("llama-3-70b", false), 70.6, 0.3);
+  EXPECT_NEAR(billions("llama-3-405b", false), 405.8, 1.5);
+  const ModelDesc ds = *builtin_model("deepseek-r1");
+  EXPECT_DOUBLE_EQ(ds.kv_bytes_per_token(2), 61.0 * (512 + 64) * 2) << "MLA keeps the latent and the rotary key";
+  EXPECT_FALSE(builtin_model("gpt-5"));
+  EXPECT_THROW(load_model_desc("no-such-model"), InputError);
+}
+
+// A made-up chip (100 TFLOPS, 1 TB/s, 100 GB, every efficiency 1, no overlap) in a system of 8
+// with a scale-up domain of 4.
+Catalog made_up() {
+  auto num = [](double v) { return nlohmann::json{{"value", v}, {"source", "made up for the test"}}; };
+  const nlohmann::json chip = {{"kind", "chip"}, {"name", "c"}, {"title", "C"}, {"family", "f"}, {"bf16_tflops", num(100)},
+                               {"memory_gb", num(100)}, {"memory_tbps", num(1)}, {"scale_up_gbps", num(100)},
+                               {"scale_up_latency_us", num(2)}, {"scale_out_gbps", num(10)}, {"scale_out_latency_us", num(5)},
+                               {"power_w", num(500)}};
+  const nlohmann::json sys = {{"kind", "system"}, {"name", "s"}, {"title", "S"}, {"chip", "c"}, {"topology", "switched"},
+                              {"chips", num(8)}, {"scale_up_domain", num(4)}, {"power_kw", num(5)}};
+  const nlohmann::json fam = {{"kind", "family"}, {"name", "f"}, {"title", "F"}, {"gemm", num(1)}, {"attention", num(1)},
+                              {"memory", num(1)}, {"comm", num(1)}, {"overlap", num(0)}};
+  return Catalog::parse({{"c.json", chip.dump()}, {"s.json", sys.dump()}, {"f.json", fam.dump()}});
+}
+
+TEST(Perf, AMemoryBoundDecodeStepReadsEveryWeightAndTheKVOnce) {
+  const Catalog cat = made_up();
+  const auto hw = cat.resolve("s");
+  const ModelDesc m = *builtin_model("llama-3-8b");
+  Workload w;
+  w.in = 1000;
+  w.out = 2;
+  w.batch = 1;
+  const Estimate e = estimate(m, hw, 1, Plan{}, w);
+  ASSERT_TRUE(e.fits) << e.reject;
+  // Batch 1 on this chip: every operator is memory-bound, so a step reads the weights a token
+  // passes through (2 bytes each) and the KV of 1001 positions, at 1 TB/s.
+  const double kv = 1001 * m.kv_bytes_per_token(2);
+  EXPECT_NEAR(e.tpot_s, (static_cast<double>(m.active_params()) * 2 + kv) / 1e12, 1e-9);
+  EXPECT_NEAR(e.decode_tokens_per_s_per_chip, 1 / e.tpot_s, 1e-6);
+  EXPECT_NEAR(e.memory_per_chip_bytes, static_cast<double>(m.total_params()) * 2 + 1002 * m.kv_bytes_per_token(2), 1);
+  // Prefill of 16,384 tokens (whole 1,000-token prompts) is compute-bound: GEMMs of every weight
+  // but the embeddings for each token, attention over half a prompt, logits for 16.384 tokens.
+  const double sp = 16384;
+  const double layers = static_cast<double>(m.active_params() - m.output_params());
+  const double flops = 2 * sp * layers + sp * m.attn_flops_per_token(500, false) + 2 * (sp / 1000) * m.output_params();
+  EXPECT_NEAR(e.ttft_s, flops / 100e12 + sp * m.kv_bytes_per_token(2) / 1e12, e.ttft_s * 1e-3);
+  // Sequences fit until weights and KV reach 90% of the 100 GB.
+  const double room = 90e9 - static_cast<double>(m.total_params()) * 2;
+  Workload big = w;
+  big.batch = std::floor(room / (1002 * m.kv_bytes_per_token(2)));
+  EXPECT_TRUE(estimate(m, hw, 1, Plan{}, big).fits) << big.batch;
+  big.batch += 1;
+  const Estimate over = estimate(m, hw, 1, Plan{}, big);
+  EXPECT_FALSE(over.fits);
+  EXPECT_NE(over.reject.find("memory"), std::string::npos) << over.reject;
+}
+
+TEST(Perf, TensorParallelAllReducesFollowTheAlphaBetaModel) {
+  const Catalog cat = made_up();
+  const auto hw = cat.resolve("s");
+  const ModelDesc m = *builtin_model("llama-3-8b");
+  Workload w;
+  w.in = 100;
+  w.out = 2;
+  w.batch = 4;
+  for (int tp : {2, 8}) {
+    const Estimate e = estimate(m, hw, tp, Plan{tp, 1, 1, 1}, w);
+    double comm = -1;
+    for (const Cost& c : e.decode_costs)
+      if (c.name == "tensor all-reduce") comm = c.seconds;
+    // Two all-reduces a layer of 4 tokens x 4096 x 2 bytes; a ring over tp units: within the
+    // domain of 4 at 100 GB/s and 2 us, beyond it at 10 GB/s and 5 us.
+    const double bytes = 4 * 4096 * 2, n = tp;
+    const double bw = tp <= 4 ? 100e9 : 10e9, lat = tp <= 4 ? 2e-6 : 5e-6;
+    EXPECT_NEAR(comm, 2 * 32 * (2 * (n - 1) / n * bytes / bw + 2 * (n - 1) * lat), 1e-12) << "tp " << tp;
+  }
+}
+
+TEST(Perf, BestBatchIsTheLargestThatFitsAndMeetsTheSlo) {
+  const Catalog cat = made_up();
+  const auto hw = cat.resolve("s");
+  const ModelDesc m = *builtin_model("llama-3-8b");
+  Workload w;
+  const Estimate free = best_batch(m, hw, 1, Plan{}, w, 0);
+  ASSERT_TRUE(free.fits);
+  Workload more = w;
+  more.batch = free.batch_per_chip + 1;
+  EXPECT_FALSE(estimate(m, hw, 1, Plan{}, more).fits) << "one more sequence does not fit";
+  const Estimate slo = best_batch(m, hw, 1, Plan{}, w, free.tpot_s * 0.5);
+  ASSERT_TRUE(slo.fits);
+  EXPECT_LE(slo.tpot_s, free.tpot_s * 0.5);
+  EXPECT_LT(slo.batch_per_chip, free.batch_per_chip);
+  const Estimate none = best_batch(m, hw, 1, Plan{}, w, 1e-6);
+  EXPECT_FALSE(none.fits);
+  EXPECT_NE(none.reject.find("SLO"), std::string::npos) << none.reject;
+}
+
+TEST(Catalog, EveryBuiltInNumberHasASourceAndBadFilesAreNamed) {
+  const Catalog& cat = Catalog::builtin();
+  for (const char* s : {"cloudmatrix384", "gb200-nvl72", "hgx-h800", "atlas-950-superpod"}) {
+    const auto hw = cat.resolve(s);
+    EXPECT_TRUE(hw.chip->bf16_tflops.known() && hw.chip->memory_tbps.known() && hw.system->chips.known()) << s;
+    EXPECT_GT(hw.family->gemm.value, 0) << s;
+  }
+  EXPECT_GE(cat.chips().size(), 12u);
+  try {
+    cat.resolve("nope");
+    ADD_FAILURE() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("cloudmatrix384"), std::string::npos) << "lists the known systems: " << e.what();
+  }
+  const std::string no_source = R"({"kind": "family", "name": "f", "title": "F", "gemm": {"value": 0.5},
+    "attention": {"value": 1, "source": "x"}, "memory": {"value": 1, "source": "x"}, "comm": {"value": 1, "source": "x"},
+    "overlap": {"value": 0, "source": "x"}})";
+  try {
+    Catalog::parse({{"f.json", no_source}});
+    ADD_FAILURE() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("f.json"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("gemm"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(Catalog::parse({{"x.json", "{not json"}}), InputError);
+  EXPECT_THROW(Catalog::parse({{"x.json", R"({"kind": "gpu"})"}}), InputError);
+}
+
+TEST(Plan, ParsesPlansAndRejectsBadOnes) {
+  const Plan p = parse_plan("tp=1,ep=320,dp=320");
+  EXPECT_EQ(p.tp, 1);
+  EXPECT_EQ(p.ep, 320);
+  EXPECT_EQ(p.dp, 320);
+  EXPECT_EQ(p.pp, 1);
+  EXPECT_EQ(parse_plan("pp=4,tp=2").ranks(), 8);
+  for (const char* bad : {"tp=0", "tp=x", "tq=2", "tp", "tp=2,ep=4", ""}) EXPECT_THROW(parse_plan(bad), InputError) << bad;
+}
+
+std::string run(const std::string& args, int* status) {
+  std::array<char, 4096> buf{};
+  std::string out;
+  FILE* p = ::popen((std::string(TANDEM_BINARY) + " " + args + " 2>&1").c_str(), "r");
+  while (size_t n = std::fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
+  *status = ::pclose(p);
+  return out;
+}
+
+TEST(PlanCli, ComparesTwoSystemsAndSearchesPlansAsJson) {
+  int status = 0;
+  std::string out = run("plan --compare cloudmatrix384 gb200-nvl72 -m deepseek-r1 --precision int8", &status);
+  EXPECT_EQ(status, 0) << out;
+  EXPECT_NE(out.find("cloudmatrix384 (384 x ascend-910c)"), std::string::npos) << out;
+  EXPECT_NE(out.find("gb200-nvl72 (72 x gb200)"), std::string::npos) << out;
+  EXPECT_NE(out.find("per system"), std::string::npos) << out;
+  out = run("plan -m llama-3-70b --cluster hgx-h100 --slo-tpot 50ms --json", &status);
+  ASSERT_EQ(status, 0) << out;
+  const auto j = nlohmann::json::parse(out);
+  const auto& best = j[0]["plans"][0];
+  for (const char* k : {"prefill_tokens_per_s_per_chip", "decode_tokens_per_s_per_chip", "ttft_s", "tpot_s",
+                        "memory_per_chip_bytes", "fits"})
+    EXPECT_TRUE(best.contains(k)) << k;
+  EXPECT_TRUE(best["fits"].get<bool>());
+  EXPECT_LE(best["tpot_s"].get<double>(), 0.05);
+  EXPECT_LE(best["memory_per_chip_bytes"].get<double>(), 80e9);
+  out = run("plan -m llama-3-70b --cluster nowhere", &status);
+  EXPECT_EQ(WEXITSTATUS(status), 2) << out;
+  EXPECT_NE(out.find("--cluster nowhere"), std::string::npos) << out;
+  out = run("plan -m llama-3-70b --cluster hgx-h100 --workload in=4096,outt=3", &status);
+  EXPECT_EQ(WEXITSTATUS(status), 2) << out;
+}
+
+}  // namespace
+}  // namespace tandem::plan
