@@ -91,7 +91,10 @@ Catalog Catalog::parse(const std::vector<std::pair<std::string, std::string>>& f
       x.attention = r.number("attention");
       x.memory = r.number("memory");
       x.comm = r.number("comm");
+      x.a2a_latency_us = r.number("a2a_latency_us");
       x.overlap = r.number("overlap");
+      x.step_overhead = r.number("step_overhead");
+      if (x.step_overhead.value < 1) throw_input("plan/hardware/{}: step_overhead {} (must be at least 1)", file, x.step_overhead.value);
       for (const Sourced* f : {&x.gemm, &x.attention, &x.memory, &x.comm})
         if (f->value <= 0 || f->value > 1) throw_input("plan/hardware/{}: an efficiency of {} (must be in (0, 1])", file, f->value);
       if (x.overlap.value > 1) throw_input("plan/hardware/{}: overlap {} (must be in [0, 1])", file, x.overlap.value);

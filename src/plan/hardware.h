@@ -34,11 +34,15 @@ struct System {
 };
 
 // Shares of the chip's peak reached by real kernels: GEMMs, attention when compute-bound,
-// memory bandwidth, all-to-all and all-reduce bandwidth; overlap: the share of communication
-// hidden behind computation (micro-batches), 0 to 1.
+// memory bandwidth, all-to-all and all-reduce bandwidth; the fixed time of one all-to-all call
+// (software and synchronisation, measured); overlap: the share of the shorter of computation
+// and communication that micro-batches hide, 0 to 1; step_overhead: how much longer a whole
+// serving step's computation takes than the sum of its operators' rooflines at those
+// efficiencies (vector operators, launches, synchronisation), >= 1, calibrated once per family
+// on a published run.
 struct Family {
   std::string name, title;
-  Sourced gemm, attention, memory, comm, overlap;
+  Sourced gemm, attention, memory, comm, a2a_latency_us, overlap, step_overhead;
 };
 
 class Catalog {

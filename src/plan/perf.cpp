@@ -62,7 +62,7 @@ namespace {
 struct Unit {
   double gemm_peak, attn_peak, mem_bw, mem_bytes;  // FLOP/s, FLOP/s, B/s, B
   double up_bw, up_lat, out_bw, out_lat;           // B/s, s
-  double gemm_eff, attn_eff, mem_eff, comm_eff, overlap;
+  double gemm_eff, attn_eff, mem_eff, comm_eff, overlap, a2a_lat, step_overhead;
   int domain_units;  // units in one scale-up domain
   double power_w;    // per chip
   int dies;
@@ -89,6 +89,8 @@ Unit unit_of(const Catalog::Resolved& hw, Precision p) {
   u.mem_eff = f.memory.value;
   u.comm_eff = f.comm.value;
   u.overlap = f.overlap.value;
+  u.a2a_lat = f.a2a_latency_us.value * 1e-6;
+  u.step_overhead = f.step_overhead.value;
   u.domain_units = static_cast<int>(hw.system->scale_up_domain.value) * c.dies;
   u.power_w = c.power_w.value;
   u.dies = c.dies;
@@ -102,7 +104,12 @@ constexpr double kUsableMemory = 0.9;
 struct Step {
   std::vector<Cost> costs;
   double compute = 0, comm = 0;
-  double Seconds(double overlap) const { return compute + std::max(0.0, comm - overlap * compute); }
+  // The family's step overhead on the computation; micro-batches hide `overlap` of the shorter
+  // of computation and communication.
+  double Seconds(const Unit& u) const {
+    const double c = compute * u.step_overhead;
+    return c + comm - u.overlap * std::min(c, comm);
+  }
 };
 
 struct Shape {
@@ -139,12 +146,12 @@ double allreduce(const Unit& u, int n, double bytes) {
 double alltoall(const Unit& u, int n, double bytes, double copies, double copies_out_limit) {
   if (n <= 1) return 0;
   const double remote = bytes * (n - 1) / n;
-  if (n <= u.domain_units) return remote / (u.up_bw * u.comm_eff) + u.up_lat;
+  if (n <= u.domain_units) return remote / (u.up_bw * u.comm_eff) + u.up_lat + u.a2a_lat;
   // Part stays within the unit's own domain (scale-up), the rest crosses scale-out.
   double out_share = 1.0 - static_cast<double>(u.domain_units) / n;
   if (copies_out_limit > 0 && copies > 0) out_share = std::min(out_share, copies_out_limit / copies * out_share);
   const double out = remote * out_share, up = remote - out;
-  return std::max(out / (u.out_bw * u.comm_eff), up / (u.up_bw * u.comm_eff)) + u.out_lat;
+  return std::max(out / (u.out_bw * u.comm_eff), up / (u.up_bw * u.comm_eff)) + u.out_lat + u.a2a_lat;
 }
 
 void add(Step& st, const Unit& u, std::string name, double flops, double bytes, bool attention = false) {
@@ -269,7 +276,7 @@ Estimate estimate(const ModelDesc& m, const Catalog::Resolved& hw, int chips, co
   const double ctx = static_cast<double>(w.in) + static_cast<double>(w.out) / 2;
   const double t = b * tokens_per_seq;
   Step d = step(s, u, t, ctx, b, m.mla(), t, w.kv_bytes);
-  e.decode_step_s = d.Seconds(u.overlap);
+  e.decode_step_s = d.Seconds(u);
   e.tpot_s = e.decode_step_s * p.pp / produced;
   e.decode_tokens_per_s_per_chip = b * produced / (e.decode_step_s * p.pp) * u.dies;
   e.decode_costs = std::move(d.costs);
@@ -281,7 +288,7 @@ Estimate estimate(const ModelDesc& m, const Catalog::Resolved& hw, int chips, co
   const double kv_write = sp * m.kv_bytes_per_token(w.kv_bytes) * s.frac / s.kv_split;
   pf.costs.push_back({"KV write", 0, kv_write, kv_write / (u.mem_bw * u.mem_eff), false});
   pf.compute += kv_write / (u.mem_bw * u.mem_eff);
-  const double stage = pf.Seconds(u.overlap);
+  const double stage = pf.Seconds(u);
   e.ttft_s = stage * p.pp;
   e.prefill_tokens_per_s_per_chip = sp / (stage * p.pp) * u.dies;
   e.prefill_costs = std::move(pf.costs);

@@ -6,8 +6,8 @@
 // with measured efficiency factors). Collectives follow an alpha-beta model on the links the
 // group spans (scale-up within the system's scale-up domain, scale-out beyond): ring all-reduce
 // for tensor parallelism, all-to-all for expert dispatch and combine, point to point between
-// pipeline stages. Communication overlaps computation by the family's overlap share
-// (micro-batches). Units: a chip's dies are the units a plan's ranks map to (a 910C is two).
+// pipeline stages, plus the family's measured fixed time per all-to-all call. Micro-batches
+// hide the family's overlap share of the shorter of computation and communication. Units: a chip's dies are the units a plan's ranks map to (a 910C is two).
 #pragma once
 
 #include <string>

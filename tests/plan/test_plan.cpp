@@ -71,7 +71,8 @@ Catalog made_up() {
   const nlohmann::json sys = {{"kind", "system"}, {"name", "s"}, {"title", "S"}, {"chip", "c"}, {"topology", "switched"},
                               {"chips", num(8)}, {"scale_up_domain", num(4)}, {"power_kw", num(5)}};
   const nlohmann::json fam = {{"kind", "family"}, {"name", "f"}, {"title", "F"}, {"gemm", num(1)}, {"attention", num(1)},
-                              {"memory", num(1)}, {"comm", num(1)}, {"overlap", num(0)}};
+                              {"memory", num(1)}, {"comm", num(1)}, {"a2a_latency_us", num(0)}, {"overlap", num(0)},
+                              {"step_overhead", num(1)}};
   return Catalog::parse({{"c.json", chip.dump()}, {"s.json", sys.dump()}, {"f.json", fam.dump()}});
 }
 
@@ -148,6 +149,42 @@ TEST(Perf, BestBatchIsTheLargestThatFitsAndMeetsTheSlo) {
   EXPECT_NE(none.reject.find("SLO"), std::string::npos) << none.reject;
 }
 
+// The two published cases of ../shared/hardware.md, with the catalog's one set of factors per
+// chip family (each family's step overhead comes from another published run: CloudMatrix's
+// prefill, DeepSeek's decode profile), within 15%.
+TEST(Perf, PublishedCasesWithinFifteenPercent) {
+  const Catalog& cat = Catalog::builtin();
+  {
+    // CloudMatrix384 (arXiv 2506.12708, Table 4): DeepSeek-R1 INT8 decode on 160 Ascend 910C
+    // (320 dies), EP320 / DP320, MTP with one speculative token at 70%, KV 4,096, batch 96 per
+    // NPU: TPOT 49.4 ms, 1,943 tokens/s per NPU.
+    Workload w;
+    w.in = 4096;
+    w.out = 1;
+    w.batch = 96;
+    w.weights = Precision::INT8;
+    w.spec_tokens = 1;
+    w.spec_accept = 0.7;
+    const Estimate e = estimate(*builtin_model("deepseek-r1"), cat.resolve("cloudmatrix384"), 160, parse_plan("tp=1,ep=320,dp=320"), w);
+    ASSERT_TRUE(e.fits) << e.reject;
+    EXPECT_NEAR(e.tpot_s / 0.0494, 1.0, 0.15) << e.tpot_s;
+    EXPECT_NEAR(e.decode_tokens_per_s_per_chip / 1943, 1.0, 0.15) << e.decode_tokens_per_s_per_chip;
+  }
+  {
+    // DeepSeek's inference profile (open-infra-index day 6, profile-data): DeepSeek-V3 prefill on
+    // H800 nodes of 8, EP32 / DP32 over 4 nodes, 16,384 tokens per GPU, 4K prompts, FP8:
+    // 62,713 prompt tokens/s per node.
+    Workload w;
+    w.in = 4096;
+    w.out = 1;
+    w.batch = 1;
+    w.weights = Precision::FP8;
+    w.prefill_tokens = 16384;
+    const Estimate e = estimate(*builtin_model("deepseek-v3"), cat.resolve("hgx-h800"), 32, parse_plan("tp=1,ep=32,dp=32"), w);
+    EXPECT_NEAR(8 * e.prefill_tokens_per_s_per_chip / 62713, 1.0, 0.15) << 8 * e.prefill_tokens_per_s_per_chip;
+  }
+}
+
 TEST(Catalog, EveryBuiltInNumberHasASourceAndBadFilesAreNamed) {
   const Catalog& cat = Catalog::builtin();
   for (const char* s : {"cloudmatrix384", "gb200-nvl72", "hgx-h800", "atlas-950-superpod"}) {
@@ -164,6 +201,7 @@ TEST(Catalog, EveryBuiltInNumberHasASourceAndBadFilesAreNamed) {
   }
   const std::string no_source = R"({"kind": "family", "name": "f", "title": "F", "gemm": {"value": 0.5},
     "attention": {"value": 1, "source": "x"}, "memory": {"value": 1, "source": "x"}, "comm": {"value": 1, "source": "x"},
+    "a2a_latency_us": {"value": 0, "source": "x"}, "step_overhead": {"value": 1, "source": "x"},
     "overlap": {"value": 0, "source": "x"}})";
   try {
     Catalog::parse({{"f.json", no_source}});
