@@ -2,12 +2,15 @@
 // best way to split it (src/plan/).
 #include <fmt/format.h>
 
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "cli/plan_calibrate.h"
+#include "plan/frontier.h"
 #include "plan/search.h"
 
 namespace tandem::cli {
@@ -15,7 +18,8 @@ namespace {
 
 struct PlanArgs {
   std::string model, cluster, workload = "in=4096,out=256", plan, precision = "bf16", spec, slo_tpot, slo_ttft;
-  std::vector<std::string> compare;
+  std::vector<std::string> compare, hardware;
+  std::string calibrate, svg;
   int chips = 0, top = 5;
   double batch = 0;
   int64_t prefill_tokens = 16384;
@@ -120,7 +124,12 @@ void print_header() {
 }
 
 void run(const PlanArgs& a) {
-  const plan::Catalog& cat = plan::Catalog::builtin();
+  if (!a.calibrate.empty()) {
+    if (plan::builtin_model(a.model)) throw_input("--calibrate times the kernels on a model file: -m FILE.gguf, not {}", a.model);
+    calibrate(a.model, a.calibrate);
+    return;
+  }
+  const plan::Catalog cat = plan::Catalog::with(a.hardware);
   const plan::ModelDesc m = plan::load_model_desc(a.model);
   const plan::Workload w = workload_of(a);
   plan::SearchOptions o;
@@ -171,6 +180,19 @@ void run(const PlanArgs& a) {
     fmt::print("\n");
   }
   if (a.json) fmt::print("{}\n", out.dump(1));
+  if (!a.svg.empty()) {
+    std::vector<plan::FrontierSeries> series;
+    for (const std::string& name : clusters) {
+      const auto hw = cat.resolve(name);
+      const int chips = a.chips > 0 ? a.chips : static_cast<int>(hw.system->chips.value);
+      series.push_back({fmt::format("{} ({} chips)", name, chips), plan::frontier(m, hw, chips, w)});
+    }
+    std::ofstream f(a.svg);
+    f << plan::frontier_svg(series, fmt::format("{}, {}, in={} out={}: decode throughput against latency", m.name,
+                                                plan::to_string(w.weights), w.in, w.out));
+    if (!f) throw_input("--svg {}: cannot write the file", a.svg);
+    if (!a.json) fmt::print("wrote {}\n", a.svg);
+  }
 }
 
 }  // namespace
@@ -194,6 +216,12 @@ void add_plan(CLI::App& app) {
   cmd->add_option("--slo-tpot", a.slo_tpot, "time per output token bound, e.g. 50ms");
   cmd->add_option("--slo-ttft", a.slo_ttft, "time to first token bound, e.g. 2s");
   cmd->add_option("--top", a.top, "plans listed")->capture_default_str()->check(CLI::Range(1, 1000));
+  cmd->add_option("--hardware", a.hardware, "more catalog files (JSON, as in plan/hardware/), e.g. what --calibrate wrote")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--calibrate", a.calibrate,
+                  "measure this machine with tandem's kernels on -m FILE.gguf (and, under mpirun -n N, its all-reduce) and "
+                  "write a catalog file with chip and system 'local' to this path");
+  cmd->add_option("--svg", a.svg, "draw each system's decode throughput against TPOT (the frontier over plans and batches) to this file");
   cmd->add_flag("--json", a.json, "print JSON: per cluster, the plans with prefill_tokens_per_s_per_chip, "
                                   "decode_tokens_per_s_per_chip, ttft_s, tpot_s, memory_per_chip_bytes, fits, and per-operator costs");
   cmd->callback([] { run(a); });

@@ -1,5 +1,9 @@
 #include "plan/hardware.h"
 
+#include <fmt/format.h>
+
+#include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -44,6 +48,31 @@ struct Reader {
 }  // namespace
 
 Catalog Catalog::parse(const std::vector<std::pair<std::string, std::string>>& files) {
+  Catalog c = parse_entries(files);
+  for (const System& s : c.systems_)
+    if (c.chip(s.chip) == nullptr) throw_input("plan/hardware: system {} names chip {}, which has no file", s.name, s.chip);
+  for (const Chip& x : c.chips_)
+    if (c.family(x.family) == nullptr) throw_input("plan/hardware: chip {} names family {}, which has no file", x.name, x.family);
+  for (size_t i = 0; i < c.chips_.size(); ++i)
+    for (size_t k = i + 1; k < c.chips_.size(); ++k)
+      if (c.chips_[i].name == c.chips_[k].name) throw_input("plan/hardware: two chips named {}", c.chips_[i].name);
+  for (size_t i = 0; i < c.systems_.size(); ++i)
+    for (size_t k = i + 1; k < c.systems_.size(); ++k)
+      if (c.systems_[i].name == c.systems_[k].name) throw_input("plan/hardware: two systems named {}", c.systems_[i].name);
+  return c;
+}
+
+Catalog Catalog::with(const std::vector<std::string>& paths) {
+  std::vector<std::pair<std::string, std::string>> files = hardware_files();
+  for (const std::string& p : paths) {
+    std::ifstream in(p, std::ios::binary);
+    if (!in) throw_input("--hardware {}: cannot read the file", p);
+    files.emplace_back(p, std::string(std::istreambuf_iterator<char>(in), {}));
+  }
+  return parse(files);
+}
+
+Catalog Catalog::parse_entries(const std::vector<std::pair<std::string, std::string>>& files) {
   Catalog c;
   for (const auto& [file, body] : files) {
     json j;
@@ -51,6 +80,15 @@ Catalog Catalog::parse(const std::vector<std::pair<std::string, std::string>>& f
       j = json::parse(body);
     } catch (const json::parse_error& e) {
       throw_input("plan/hardware/{}: not JSON: {}", file, e.what());
+    }
+    if (j.is_array()) {  // several entries in one file (tandem plan --calibrate writes a chip and a system)
+      std::vector<std::pair<std::string, std::string>> parts;
+      for (size_t i = 0; i < j.size(); ++i) parts.emplace_back(fmt::format("{}[{}]", file, i), j[i].dump());
+      Catalog sub = parse_entries(parts);
+      for (Chip& x : sub.chips_) c.chips_.push_back(std::move(x));
+      for (System& x : sub.systems_) c.systems_.push_back(std::move(x));
+      for (Family& x : sub.families_) c.families_.push_back(std::move(x));
+      continue;
     }
     if (!j.is_object()) throw_input("plan/hardware/{}: not a JSON object", file);
     const Reader r{file, j};
@@ -103,10 +141,6 @@ Catalog Catalog::parse(const std::vector<std::pair<std::string, std::string>>& f
       throw_input("plan/hardware/{}: \"kind\" is \"{}\" (chip, system or family)", file, kind);
     }
   }
-  for (const System& s : c.systems_)
-    if (c.chip(s.chip) == nullptr) throw_input("plan/hardware: system {} names chip {}, which has no file", s.name, s.chip);
-  for (const Chip& x : c.chips_)
-    if (c.family(x.family) == nullptr) throw_input("plan/hardware: chip {} names family {}, which has no file", x.name, x.family);
   return c;
 }
 

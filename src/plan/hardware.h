@@ -51,6 +51,8 @@ class Catalog {
   static const Catalog& builtin();
   // Parses a catalog from (file name, JSON text) pairs; InputError naming the file and field.
   static Catalog parse(const std::vector<std::pair<std::string, std::string>>& files);
+  // The built-in files and these (tandem plan --hardware FILE: a measured profile, say).
+  static Catalog with(const std::vector<std::string>& paths);
 
   const Chip* chip(const std::string& name) const;
   const System* system(const std::string& name) const;
@@ -71,6 +73,7 @@ class Catalog {
   const std::vector<Family>& families() const { return families_; }
 
  private:
+  static Catalog parse_entries(const std::vector<std::pair<std::string, std::string>>& files);
   std::vector<Chip> chips_;
   std::vector<System> systems_;
   std::vector<Family> families_;

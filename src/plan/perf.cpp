@@ -120,6 +120,7 @@ struct Shape {
   double frac;     // share of the layers on one stage
   double dense_layers, moe_layers, layers;  // per stage
   double kv_split;
+  double reduce_bytes = 2;  // per activation element summed across a tensor group
 };
 
 Shape shape_of(const ModelDesc& m, const Plan& p, const Workload& w) {
@@ -166,9 +167,10 @@ void add_comm(Step& st, std::string name, double bytes, double t) {
   st.comm += t;
 }
 
-// One unit's step over `tokens` tokens of its micro-batch: the weights of its stage, attention
-// over `context` positions for `kv_sequences` sequences (decode reads their KV; prefill keeps it
-// on chip), experts for the tokens routed to it, and the collectives.
+// One unit's step: its tensor group's micro-batch of `tokens` tokens through the unit's share of
+// its stage's weights (1/tp of each split matrix), attention over `context` positions for the
+// group's `kv_sequences` sequences (decode reads their KV; prefill keeps it on chip), the
+// experts for its 1/tp of the tokens, and the collectives.
 Step step(const Shape& s, const Unit& u, double tokens, double context, double kv_sequences, bool absorbed,
           double logits_tokens, double kv_bytes_elem) {
   const ModelDesc& m = s.m;
@@ -192,23 +194,24 @@ Step step(const Shape& s, const Unit& u, double tokens, double context, double k
       add(st, u, "shared experts", 2 * tokens * w, w * s.wb);
     }
     if (p.ep > 1) {
+      const double mine = tokens / tp;  // the unit's share of the group's tokens goes to the experts
       const double held = std::max(1.0, std::ceil(static_cast<double>(m.n_expert) / p.ep));
-      add(st, u, "routed experts", 2 * tokens * used * e * s.moe_layers, held * e * s.moe_layers * s.wb);
+      add(st, u, "routed experts", 2 * mine * used * e * s.moe_layers, held * e * s.moe_layers * s.wb);
       const double copies_out = static_cast<double>(m.route_domain_limit);
-      add_comm(st, "expert dispatch", tokens * used * m.d_model * s.act * s.moe_layers,
-               s.moe_layers * alltoall(u, p.ep, tokens * used * m.d_model * s.act, used, copies_out));
-      add_comm(st, "expert combine", tokens * used * m.d_model * 2 * s.moe_layers,
-               s.moe_layers * alltoall(u, p.ep, tokens * used * m.d_model * 2, used, copies_out));
+      add_comm(st, "expert dispatch", mine * used * m.d_model * s.act * s.moe_layers,
+               s.moe_layers * alltoall(u, p.ep, mine * used * m.d_model * s.act, used, copies_out));
+      add_comm(st, "expert combine", mine * used * m.d_model * 2 * s.moe_layers,
+               s.moe_layers * alltoall(u, p.ep, mine * used * m.d_model * 2, used, copies_out));
     } else {
       // Every expert split over the tensor group; a small batch touches only some of them.
-      const double touched = std::min(static_cast<double>(m.n_expert), tokens * tp * used);
+      const double touched = std::min(static_cast<double>(m.n_expert), tokens * used);
       add(st, u, "routed experts", 2 * tokens * used * e * s.moe_layers / tp, touched * e * s.moe_layers / tp * s.wb);
     }
   }
   const double out = static_cast<double>(m.output_params()) / tp;
   add(st, u, "output", 2 * logits_tokens * out, out * s.wb);
   if (p.tp > 1) {
-    const double bytes = tokens * m.d_model * 2;
+    const double bytes = tokens * m.d_model * s.reduce_bytes;
     add_comm(st, "tensor all-reduce", 2 * s.layers * bytes, 2 * s.layers * allreduce(u, p.tp, bytes));
   }
   if (p.pp > 1) {
@@ -239,14 +242,27 @@ double weight_bytes_per_unit(const Shape& s) {
 }  // namespace
 
 Estimate estimate(const ModelDesc& m, const Catalog::Resolved& hw, int chips, const Plan& p, const Workload& w) {
-  const Unit u = unit_of(hw, w.weights);
-  const Shape s = shape_of(m, p, w);
+  const Unit u0 = unit_of(hw, w.weights);
+  Shape s = shape_of(m, p, w);
+  if (hw.family->name == "cpu") s.reduce_bytes = 4;  // tandem's own group sums f32 activations
   Estimate e;
   e.plan = p;
   e.chips = chips;
-  e.units = chips * u.dies;
-  e.power_w_per_chip = u.power_w;
-  e.memory_capacity_bytes = u.mem_bytes * u.dies;
+  e.units = chips * u0.dies;
+  e.power_w_per_chip = u0.power_w;
+  e.memory_capacity_bytes = u0.mem_bytes * u0.dies;
+  // CPUs may run more ranks than units: each rank then has its share of a unit's compute and
+  // memory bandwidth (tandem's own group runs on one host).
+  Unit u = u0;
+  if (hw.family->name == "cpu" && p.ranks() > e.units && p.ranks() % e.units == 0) {
+    const double share = static_cast<double>(p.ranks()) / e.units;
+    u.gemm_peak /= share;
+    u.attn_peak /= share;
+    u.mem_bw /= share;
+    u.mem_bytes /= share;
+    e.units = p.ranks();
+    u.dies = p.ranks() / chips;
+  }
   if (e.units % p.ranks() != 0) {
     e.reject = fmt::format("{} ranks do not divide the {} units ({} chips x {} dies)", p.ranks(), e.units, chips, u.dies);
     return e;
@@ -265,7 +281,9 @@ Estimate estimate(const ModelDesc& m, const Catalog::Resolved& hw, int chips, co
   const double produced = 1 + w.spec_tokens * w.spec_accept;
 
   const double weights = weight_bytes_per_unit(s);
-  const double kv = b * static_cast<double>(w.in + w.out) * m.kv_bytes_per_token(w.kv_bytes) / s.kv_split;
+  // The tensor group holds tp x b sequences; each unit their KV over kv_split.
+  const double group_seqs = b * p.tp;
+  const double kv = group_seqs * static_cast<double>(w.in + w.out) * m.kv_bytes_per_token(w.kv_bytes) / s.kv_split;
   e.weight_bytes_per_chip = weights * u.dies;
   e.kv_bytes_per_chip = kv * u.dies;
   e.memory_per_chip_bytes = (weights + kv) * u.dies;
@@ -274,18 +292,20 @@ Estimate estimate(const ModelDesc& m, const Catalog::Resolved& hw, int chips, co
   // Decode: every sequence of the micro-batch advances by one step; context is the average over
   // the generation.
   const double ctx = static_cast<double>(w.in) + static_cast<double>(w.out) / 2;
-  const double t = b * tokens_per_seq;
-  Step d = step(s, u, t, ctx, b, m.mla(), t, w.kv_bytes);
+  const double t = group_seqs * tokens_per_seq;
+  Step d = step(s, u, t, ctx, group_seqs, m.mla(), t, w.kv_bytes);
   e.decode_step_s = d.Seconds(u);
   e.tpot_s = e.decode_step_s * p.pp / produced;
   e.decode_tokens_per_s_per_chip = b * produced / (e.decode_step_s * p.pp) * u.dies;
   e.decode_costs = std::move(d.costs);
 
-  // Prefill: a batch of prefill_tokens per unit (whole prompts), causal attention over half the
-  // prompt on average, logits for each prompt's last token.
-  const double sp = static_cast<double>(std::max(w.prefill_tokens, w.in));
-  Step pf = step(s, u, sp, static_cast<double>(w.in) / 2, 0, false, sp / static_cast<double>(w.in), w.kv_bytes);
-  const double kv_write = sp * m.kv_bytes_per_token(w.kv_bytes) * s.frac / s.kv_split;
+  // Prefill: a batch of prefill_tokens per unit (whole prompts; a tensor group shares tp x that),
+  // causal attention over half the prompt on average, logits for each prompt's last token.
+  const double sp = std::max(static_cast<double>(w.prefill_tokens), std::ceil(static_cast<double>(w.in) / p.tp));
+  const double group_tokens = sp * p.tp;
+  Step pf = step(s, u, group_tokens, static_cast<double>(w.in) / 2, 0, false, group_tokens / static_cast<double>(w.in),
+                 w.kv_bytes);
+  const double kv_write = group_tokens * m.kv_bytes_per_token(w.kv_bytes) * s.frac / s.kv_split;
   pf.costs.push_back({"KV write", 0, kv_write, kv_write / (u.mem_bw * u.mem_eff), false});
   pf.compute += kv_write / (u.mem_bw * u.mem_eff);
   const double stage = pf.Seconds(u);

@@ -6,11 +6,15 @@
 #include <array>
 #include <cmath>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <unistd.h>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 
 #include "core/error.h"
+#include "plan/frontier.h"
 #include "plan/search.h"
 
 namespace tandem::plan {
@@ -122,9 +126,10 @@ TEST(Perf, TensorParallelAllReducesFollowTheAlphaBetaModel) {
     double comm = -1;
     for (const Cost& c : e.decode_costs)
       if (c.name == "tensor all-reduce") comm = c.seconds;
-    // Two all-reduces a layer of 4 tokens x 4096 x 2 bytes; a ring over tp units: within the
-    // domain of 4 at 100 GB/s and 2 us, beyond it at 10 GB/s and 5 us.
-    const double bytes = 4 * 4096 * 2, n = tp;
+    // 4 sequences per chip: the group of tp chips holds 4 tp, whose activations (x 4096 x 2
+    // bytes) are summed twice a layer; a ring over tp units: within the domain of 4 at 100 GB/s
+    // and 2 us, beyond it at 10 GB/s and 5 us.
+    const double bytes = 4.0 * tp * 4096 * 2, n = tp;
     const double bw = tp <= 4 ? 100e9 : 10e9, lat = tp <= 4 ? 2e-6 : 5e-6;
     EXPECT_NEAR(comm, 2 * 32 * (2 * (n - 1) / n * bytes / bw + 2 * (n - 1) * lat), 1e-12) << "tp " << tp;
   }
@@ -255,6 +260,56 @@ TEST(PlanCli, ComparesTwoSystemsAndSearchesPlansAsJson) {
   EXPECT_NE(out.find("--cluster nowhere"), std::string::npos) << out;
   out = run("plan -m llama-3-70b --cluster hgx-h100 --workload in=4096,outt=3", &status);
   EXPECT_EQ(WEXITSTATUS(status), 2) << out;
+}
+
+TEST(PlanCli, CalibratesThisMachineAndPredictsWithIt) {
+  const std::string out = ::testing::TempDir() + "tandem-local-" + std::to_string(::getpid()) + ".json";
+  const std::string model = std::string(TANDEM_SOURCE_DIR) + "/models/tandem-demo.gguf";
+  int status = 0;
+  std::string text = run("plan -m " + model + " --calibrate " + out, &status);
+  ASSERT_EQ(status, 0) << text;
+  const Catalog cat = Catalog::with({out});
+  const auto hw = cat.resolve("local");
+  EXPECT_GT(hw.chip->bf16_tflops.value, 0);
+  EXPECT_GT(hw.chip->memory_tbps.value, 0);
+  EXPECT_NE(hw.chip->memory_tbps.source.find("measured"), std::string::npos) << hw.chip->memory_tbps.source;
+  // Two and four ranks on this one machine share it (CPUs may run more ranks than cores).
+  for (const char* plan : {"tp=1", "tp=2", "tp=4"}) {
+    text = run("plan -m " + model + " --hardware " + out + " --cluster local --plan " + plan +
+                   " --batch 1 --workload in=64,out=32 --json",
+               &status);
+    ASSERT_EQ(status, 0) << text;
+    const auto j = nlohmann::json::parse(text)[0]["plans"][0];
+    EXPECT_TRUE(j["fits"].get<bool>()) << plan << ": " << j.dump();
+    EXPECT_GT(j["decode_tokens_per_s_per_chip"].get<double>(), 0) << plan;
+  }
+  text = run("plan -m deepseek-r1 --calibrate " + out, &status);
+  EXPECT_EQ(WEXITSTATUS(status), 2) << "a built-in model has no kernels to time: " << text;
+  std::remove(out.c_str());
+}
+
+TEST(PlanCli, DrawsTheFrontierOfEachSystem) {
+  const std::string svg = ::testing::TempDir() + "tandem-frontier-" + std::to_string(::getpid()) + ".svg";
+  int status = 0;
+  const std::string text = run("plan --compare hgx-h100 hgx-h200 -m llama-3-70b --svg " + svg, &status);
+  ASSERT_EQ(status, 0) << text;
+  std::ifstream f(svg);
+  const std::string doc((std::istreambuf_iterator<char>(f)), {});
+  EXPECT_EQ(doc.rfind("<svg", 0), 0u);
+  size_t lines = 0;
+  for (size_t at = doc.find("<polyline"); at != std::string::npos; at = doc.find("<polyline", at + 1)) ++lines;
+  EXPECT_EQ(lines, 2u) << "one frontier per system";
+  EXPECT_NE(doc.find("hgx-h200"), std::string::npos);
+  EXPECT_NE(doc.find("</svg>"), std::string::npos);
+  std::remove(svg.c_str());
+  // The frontier: throughput rises with TPOT.
+  const Catalog& cat = Catalog::builtin();
+  const auto pts = frontier(*builtin_model("llama-3-70b"), cat.resolve("hgx-h100"), 8, Workload{});
+  ASSERT_GE(pts.size(), 3u);
+  for (size_t i = 1; i < pts.size(); ++i) {
+    EXPECT_GT(pts[i].tpot_s, pts[i - 1].tpot_s);
+    EXPECT_GT(pts[i].tokens_per_s_per_chip, pts[i - 1].tokens_per_s_per_chip);
+  }
 }
 
 }  // namespace

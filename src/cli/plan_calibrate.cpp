@@ -1,0 +1,170 @@
+// tandem plan --calibrate: this machine as a catalog entry, measured with tandem's own kernels
+// and collectives: the weight-streaming rate of the decode kernels (every FFN matrix of a model
+// file, one token), the GEMM rate of the prefill kernels (the same matrices, 128 tokens), and,
+// under an MPI launcher, the all-reduce time of the group (alpha-beta from two sizes). The CPU
+// family's efficiencies are 1: the measured rates are what the kernels reach.
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cli/plan_calibrate.h"
+#include "core/error.h"
+#include "core/thread_pool.h"
+#include "gguf/file.h"
+#include "kernels/matmul.h"
+#include "parallel/mpi_comm.h"
+
+namespace tandem::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+struct Matrices {
+  std::vector<AlignedBuffer> owned;
+  std::vector<WeightMatrix> w;
+  double bytes = 0;  // as the kernels read them
+};
+
+// Every FFN matrix of the file, repacked as the model loader does.
+Matrices ffn_matrices(const gguf::File& f) {
+  Matrices m;
+  for (const gguf::TensorInfo& t : f.tensors()) {
+    if (t.name.find("ffn_") == std::string::npos || t.n_dims != 2 || !matmul_supported(t.type)) continue;
+    WeightMatrix src = WeightMatrix::of(f.view(t));
+    if (matmul_packable(t.type)) {
+      AlignedBuffer buf = AlignedBuffer::huge_pages(packed_matrix_bytes(src));
+      src = pack_matrix(src, buf.data(), ThreadPool::global());
+      m.owned.push_back(std::move(buf));
+    }
+    m.bytes += static_cast<double>(t.nbytes);
+    m.w.push_back(src);
+  }
+  if (m.w.empty()) throw_input("--calibrate: {} has no FFN matrices with a kernel here", f.name());
+  return m;
+}
+
+// Best of `reps` passes of fn (seconds).
+template <typename F>
+double best_of(int reps, F&& fn) {
+  double best = 1e30;
+  for (int r = 0; r < reps; ++r) {
+    const auto t0 = Clock::now();
+    fn();
+    best = std::min(best, seconds_since(t0));
+  }
+  return best;
+}
+
+struct Rates {
+  double stream_bps = 0;  // weight bytes per second, one token
+  double gemm_flops = 0;  // FLOP/s, 128 tokens
+};
+
+Rates kernel_rates(const Matrices& m) {
+  int64_t k_max = 0, n_max = 0;
+  for (const WeightMatrix& w : m.w) {
+    k_max = std::max(k_max, w.k);
+    n_max = std::max(n_max, w.n_out);
+  }
+  constexpr int64_t kTokens = 128;
+  std::vector<float> x(static_cast<size_t>(kTokens * k_max)), y(static_cast<size_t>(kTokens * n_max));
+  std::mt19937 rng(1);
+  std::uniform_real_distribution<float> d(-1, 1);
+  for (float& v : x) v = d(rng);
+  ThreadPool& pool = ThreadPool::global();
+  Rates r;
+  auto pass = [&](int64_t tokens) {
+    for (const WeightMatrix& w : m.w) matmul(w, x.data(), tokens, y.data(), pool);
+  };
+  pass(1);  // warm-up
+  r.stream_bps = m.bytes / best_of(5, [&] { pass(1); });
+  double flops = 0;
+  for (const WeightMatrix& w : m.w) flops += 2.0 * static_cast<double>(w.k) * static_cast<double>(w.n_out) * kTokens;
+  r.gemm_flops = flops / best_of(3, [&] { pass(kTokens); });
+  return r;
+}
+
+// All-reduce of n floats across the group: seconds, best of many.
+double allreduce_seconds(Collective& c, size_t n) {
+  std::vector<float> buf(n, 1.0f);
+  for (int i = 0; i < 5; ++i) c.all_reduce_sum(buf.data(), n);
+  c.barrier();
+  return best_of(50, [&] { c.all_reduce_sum(buf.data(), n); });
+}
+
+}  // namespace
+
+void calibrate(const std::string& model_path, const std::string& out_path) {
+  std::unique_ptr<parallel::MpiComm> world;
+  if (parallel::launched_by_mpi()) world = parallel::MpiComm::world(60);
+  const bool lead = world == nullptr || world->rank() == 0;
+  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  std::string host(256, '\0');
+  ::gethostname(host.data(), host.size());
+  host.resize(std::strlen(host.c_str()));
+
+  Rates rates;
+  if (lead) {
+    const gguf::File f = gguf::File::open(model_path);
+    const Matrices m = ffn_matrices(f);
+    rates = kernel_rates(m);
+    fmt::print(stderr, "calibrate: {} threads: weights streamed at {:.1f} GB/s (one token), GEMM {:.1f} GFLOP/s (128 tokens)\n",
+               ThreadPool::global().size(), rates.stream_bps / 1e9, rates.gemm_flops / 1e9);
+  }
+  double alpha = 0, beta_bps = 0;
+  std::string comm_source = "not measured: run under an MPI launcher (mpirun -n 2 tandem plan --calibrate ...) to measure";
+  if (world != nullptr && world->size() > 1) {
+    // Two sizes: a decode step's activations (d_model floats) and a megabyte.
+    const size_t small = 2048, large = 256 * 1024;
+    const double t_small = allreduce_seconds(*world, small), t_large = allreduce_seconds(*world, large);
+    // Ring all-reduce time = 2 (n - 1) / n bytes / beta + 2 (n - 1) alpha, solved from the two.
+    const double n = world->size(), f = 2 * (n - 1) / n;
+    beta_bps = f * static_cast<double>((large - small) * sizeof(float)) / std::max(1e-9, t_large - t_small);
+    alpha = std::max(0.0, (t_small - f * static_cast<double>(small * sizeof(float)) / beta_bps) / (2 * (n - 1)));
+    comm_source = fmt::format("measured on {}: MPI all-reduce over {} ranks of 8 KiB in {:.1f} us and 1 MiB in {:.1f} us",
+                              host, world->size(), t_small * 1e6, t_large * 1e6);
+    if (lead) fmt::print(stderr, "calibrate: all-reduce over {} ranks: {:.1f} us + bytes at {:.2f} GB/s\n", world->size(), alpha * 1e6, beta_bps / 1e9);
+  } else {
+    alpha = 50e-6;  // loopback TCP, as a placeholder
+    beta_bps = 2e9;
+  }
+  if (!lead) return;
+  auto num = [](double v, const std::string& src) { return nlohmann::json{{"value", v}, {"source", src}}; };
+  const std::string src = fmt::format("measured on {} by tandem plan --calibrate with {} ({} threads)", host,
+                                      std::filesystem::path(model_path).filename().string(), ThreadPool::global().size());
+  const nlohmann::json chip = {
+      {"kind", "chip"}, {"name", "local"}, {"title", fmt::format("this machine ({}, {} cores)", host, cores)},
+      {"family", "cpu"}, {"dies", 1},
+      {"bf16_tflops", num(rates.gemm_flops / 1e12, src + ": the weight type's GEMM at 128 tokens")},
+      {"int8_tops", num(rates.gemm_flops / 1e12, src + ": the weight type's GEMM at 128 tokens")},
+      {"fp8_tflops", num(rates.gemm_flops / 1e12, src + ": the weight type's GEMM at 128 tokens")},
+      {"memory_gb", num(static_cast<double>(::sysconf(_SC_PHYS_PAGES)) * static_cast<double>(::sysconf(_SC_PAGESIZE)) / 1e9,
+                        "sysconf on " + host)},
+      {"memory_tbps", num(rates.stream_bps / 1e12, src + ": weights streamed by the one-token kernels")},
+      {"scale_up_gbps", num(beta_bps / 1e9, comm_source)},
+      {"scale_up_latency_us", num(alpha * 1e6, comm_source)},
+      {"scale_out_gbps", num(beta_bps / 1e9, comm_source)},
+      {"scale_out_latency_us", num(alpha * 1e6, comm_source)},
+      {"power_w", num(0, "not measured")}};
+  const nlohmann::json system = {{"kind", "system"}, {"name", "local"}, {"title", chip["title"]}, {"chip", "local"},
+                                 {"topology", "shared memory"}, {"chips", num(1, "this machine")},
+                                 {"scale_up_domain", num(1, "this machine")}, {"power_kw", num(0, "not measured")}};
+  std::ofstream out(out_path);
+  out << nlohmann::json::array({chip, system}).dump(1) << "\n";
+  if (!out) throw_input("--calibrate: cannot write {}", out_path);
+  fmt::print(stderr, "calibrate: wrote {} (use it with --hardware {} --cluster local)\n", out_path, out_path);
+}
+
+}  // namespace tandem::cli
