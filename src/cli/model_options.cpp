@@ -2,6 +2,7 @@
 
 #include <xxhash.h>
 
+#include <array>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -9,6 +10,8 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/thread_pool.h"
+#include "cli/plan_calibrate.h"
+#include "plan/perf.h"
 #include "gguf/file.h"
 #include "parallel/group.h"
 #include "parallel/mpi_comm.h"
@@ -44,6 +47,10 @@ void add_model_options(CLI::App* cmd, ModelOptions& o, int64_t default_ctx) {
                   "processes (mpirun -n TP*PP tandem ... --tp TP --pp PP)")
       ->capture_default_str()
       ->check(CLI::Range(1, 1024));
+  cmd->add_option("--plan", o.plan,
+                  "auto: split the model over the MPI group (mpirun -n N) as the planner predicts fastest, timing this "
+                  "machine's kernels and all-reduce at start (instead of --tp / --pp)")
+      ->check(CLI::IsMember({"auto"}));
   cmd->add_option("--tp-timeout", o.tp_timeout,
                   "seconds a rank waits for the others in one exchange before the whole group is aborted "
                   "(a dead, hung or unreachable rank)")
@@ -81,12 +88,63 @@ void add_generate_options(CLI::App* cmd, engine::GenerateOptions& g) {
   cmd->add_flag("--ignore-eos", g.ignore_eos, "keep generating past end-of-generation tokens");
 }
 
+namespace {
+
+// --plan auto: every rank times the all-reduce, rank 0 times the kernels and predicts each
+// tp x pp = N split of the group (the planner's search, one model instance), and all take its
+// choice: the most decode tokens/s per chip (ties: the faster prefill).
+void choose_plan(ModelOptions& o, parallel::MpiComm* world) {
+  const int n = world == nullptr ? 1 : world->size();
+  if (o.tp != 1 || o.pp != 1) throw_input("--plan auto chooses --tp and --pp itself: give one or the other");
+  std::array<int32_t, 2> chosen{1, 1};
+  if (n > 1) {
+    const std::string local = local_catalog(o.model, world, true);
+    if (world->rank() == 0) {
+      const plan::Catalog cat = plan::Catalog::with_texts({{"this machine", local}});
+      const auto hw = cat.resolve("local");
+      const plan::ModelDesc m = plan::model_from_gguf(gguf::File::open(o.model));
+      plan::Workload w;
+      w.batch = 1;
+      w.in = 512;
+      w.out = 128;
+      w.prefill_tokens = 1;
+      double best = -1, best_pp = -1;
+      for (int tp = 1; tp <= n; ++tp) {
+        if (n % tp != 0) continue;
+        const plan::Estimate e = plan::estimate(m, hw, 1, plan::Plan{tp, n / tp, 1, 1}, w);
+        if (!e.fits) continue;
+        fmt::print(stderr, "plan auto: --tp {} --pp {}: predicted {:.1f} tokens/s decode, {:.1f} prefill\n", tp, n / tp,
+                   e.decode_tokens_per_s_per_chip, e.prefill_tokens_per_s_per_chip);
+        if (e.decode_tokens_per_s_per_chip > best * 1.0001 ||
+            (e.decode_tokens_per_s_per_chip > best * 0.9999 && e.prefill_tokens_per_s_per_chip > best_pp)) {
+          best = e.decode_tokens_per_s_per_chip;
+          best_pp = e.prefill_tokens_per_s_per_chip;
+          chosen = {tp, n / tp};
+        }
+      }
+      if (best < 0) throw_input("--plan auto: no split of {} ranks fits this machine's memory", n);
+      fmt::print(stderr, "plan auto: chose --tp {} --pp {}\n", chosen[0], chosen[1]);
+    }
+    world->broadcast(chosen.data(), sizeof(chosen), 0);
+  }
+  o.tp = chosen[0];
+  o.pp = chosen[1];
+  o.plan.clear();
+}
+
+}  // namespace
+
 // The MPI group of this process, joined once and kept until exit (MPI is per process).
-Groups join_group(const ModelOptions& o) {
+Groups join_group(const ModelOptions& opts) {
   static std::unique_ptr<parallel::MpiComm> world, tensor;
   static Groups groups;
   static bool joined = false;
   if (joined) return groups;
+  ModelOptions o = opts;
+  if (o.plan == "auto") {
+    if (parallel::launched_by_mpi() && !world) world = parallel::MpiComm::world(o.tp_timeout);
+    choose_plan(o, world.get());
+  }
   const int n = o.tp * o.pp;
   const std::string how = o.pp == 1 ? fmt::format("--tp {}", o.tp)
                         : o.tp == 1 ? fmt::format("--pp {}", o.pp)

@@ -25,6 +25,7 @@ struct ModelOptions {
   int tp = 1;                // tensor-parallel ranks per pipeline stage
   int pp = 1;                // pipeline stages (the MPI group has tp x pp ranks)
   double tp_timeout = 60;    // seconds a collective may wait for the other ranks
+  std::string plan;          // "auto": the planner picks tp x pp for the MPI group
 };
 
 void add_model_options(CLI::App* cmd, ModelOptions& o, int64_t default_ctx = 0);

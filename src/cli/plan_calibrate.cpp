@@ -72,7 +72,7 @@ struct Rates {
   double gemm_flops = 0;  // FLOP/s, 128 tokens
 };
 
-Rates kernel_rates(const Matrices& m) {
+Rates kernel_rates(const Matrices& m, bool quick) {
   int64_t k_max = 0, n_max = 0;
   for (const WeightMatrix& w : m.w) {
     k_max = std::max(k_max, w.k);
@@ -89,10 +89,14 @@ Rates kernel_rates(const Matrices& m) {
     for (const WeightMatrix& w : m.w) matmul(w, x.data(), tokens, y.data(), pool);
   };
   pass(1);  // warm-up
-  r.stream_bps = m.bytes / best_of(5, [&] { pass(1); });
+  r.stream_bps = m.bytes / best_of(quick ? 2 : 5, [&] { pass(1); });
+  // GEMMs are compute-bound: a few matrices tell the rate (all of them when not in a hurry).
+  const size_t n = quick ? std::min<size_t>(m.w.size(), 6) : m.w.size();
   double flops = 0;
-  for (const WeightMatrix& w : m.w) flops += 2.0 * static_cast<double>(w.k) * static_cast<double>(w.n_out) * kTokens;
-  r.gemm_flops = flops / best_of(3, [&] { pass(kTokens); });
+  for (size_t i = 0; i < n; ++i) flops += 2.0 * static_cast<double>(m.w[i].k) * static_cast<double>(m.w[i].n_out) * kTokens;
+  r.gemm_flops = flops / best_of(quick ? 1 : 3, [&] {
+    for (size_t i = 0; i < n; ++i) matmul(m.w[i], x.data(), kTokens, y.data(), pool);
+  });
   return r;
 }
 
@@ -106,27 +110,18 @@ double allreduce_seconds(Collective& c, size_t n) {
 
 }  // namespace
 
-void calibrate(const std::string& model_path, const std::string& out_path) {
-  std::unique_ptr<parallel::MpiComm> world;
-  if (parallel::launched_by_mpi()) world = parallel::MpiComm::world(60);
+std::string local_catalog(const std::string& model_path, Collective* world, bool quick) {
   const bool lead = world == nullptr || world->rank() == 0;
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   std::string host(256, '\0');
   ::gethostname(host.data(), host.size());
   host.resize(std::strlen(host.c_str()));
 
-  Rates rates;
-  if (lead) {
-    const gguf::File f = gguf::File::open(model_path);
-    const Matrices m = ffn_matrices(f);
-    rates = kernel_rates(m);
-    fmt::print(stderr, "calibrate: {} threads: weights streamed at {:.1f} GB/s (one token), GEMM {:.1f} GFLOP/s (128 tokens)\n",
-               ThreadPool::global().size(), rates.stream_bps / 1e9, rates.gemm_flops / 1e9);
-  }
-  double alpha = 0, beta_bps = 0;
+  // The all-reduce first, every rank in step; then rank 0 alone times the kernels.
+  double alpha = 50e-6, beta_bps = 2e9;  // loopback TCP, when not measured
   std::string comm_source = "not measured: run under an MPI launcher (mpirun -n 2 tandem plan --calibrate ...) to measure";
   if (world != nullptr && world->size() > 1) {
-    // Two sizes: a decode step's activations (d_model floats) and a megabyte.
+    // Two sizes: a decode step's activations (2,048 floats) and a megabyte.
     const size_t small = 2048, large = 256 * 1024;
     const double t_small = allreduce_seconds(*world, small), t_large = allreduce_seconds(*world, large);
     // Ring all-reduce time = 2 (n - 1) / n bytes / beta + 2 (n - 1) alpha, solved from the two.
@@ -136,11 +131,12 @@ void calibrate(const std::string& model_path, const std::string& out_path) {
     comm_source = fmt::format("measured on {}: MPI all-reduce over {} ranks of 8 KiB in {:.1f} us and 1 MiB in {:.1f} us",
                               host, world->size(), t_small * 1e6, t_large * 1e6);
     if (lead) fmt::print(stderr, "calibrate: all-reduce over {} ranks: {:.1f} us + bytes at {:.2f} GB/s\n", world->size(), alpha * 1e6, beta_bps / 1e9);
-  } else {
-    alpha = 50e-6;  // loopback TCP, as a placeholder
-    beta_bps = 2e9;
   }
-  if (!lead) return;
+  if (!lead) return {};
+  const gguf::File f = gguf::File::open(model_path);
+  const Rates rates = kernel_rates(ffn_matrices(f), quick);
+  fmt::print(stderr, "calibrate: {} threads: weights streamed at {:.1f} GB/s (one token), GEMM {:.1f} GFLOP/s (128 tokens)\n",
+             ThreadPool::global().size(), rates.stream_bps / 1e9, rates.gemm_flops / 1e9);
   auto num = [](double v, const std::string& src) { return nlohmann::json{{"value", v}, {"source", src}}; };
   const std::string src = fmt::format("measured on {} by tandem plan --calibrate with {} ({} threads)", host,
                                       std::filesystem::path(model_path).filename().string(), ThreadPool::global().size());
@@ -161,8 +157,16 @@ void calibrate(const std::string& model_path, const std::string& out_path) {
   const nlohmann::json system = {{"kind", "system"}, {"name", "local"}, {"title", chip["title"]}, {"chip", "local"},
                                  {"topology", "shared memory"}, {"chips", num(1, "this machine")},
                                  {"scale_up_domain", num(1, "this machine")}, {"power_kw", num(0, "not measured")}};
+  return nlohmann::json::array({chip, system}).dump(1) + "\n";
+}
+
+void calibrate(const std::string& model_path, const std::string& out_path) {
+  std::unique_ptr<parallel::MpiComm> world;
+  if (parallel::launched_by_mpi()) world = parallel::MpiComm::world(60);
+  const std::string text = local_catalog(model_path, world.get(), false);
+  if (world != nullptr && world->rank() != 0) return;
   std::ofstream out(out_path);
-  out << nlohmann::json::array({chip, system}).dump(1) << "\n";
+  out << text;
   if (!out) throw_input("--calibrate: cannot write {}", out_path);
   fmt::print(stderr, "calibrate: wrote {} (use it with --hardware {} --cluster local)\n", out_path, out_path);
 }

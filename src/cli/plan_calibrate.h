@@ -3,7 +3,15 @@
 
 #include <string>
 
+#include "core/collective.h"
+
 namespace tandem::cli {
+
+// This machine as catalog text (a JSON array [chip, system] named "local"): every rank of `world`
+// (null: this process alone) times the all-reduce together, then rank 0 times the kernels on
+// model_path's FFN matrices and returns the text (other ranks: empty). quick: fewer passes
+// (--plan auto at start-up).
+std::string local_catalog(const std::string& model_path, Collective* world, bool quick);
 
 // Writes a JSON array [chip, system] named "local" to out_path; model_path: a GGUF file whose
 // FFN matrices the kernels are timed on. Under an MPI launcher every rank must call it (the

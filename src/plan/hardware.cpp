@@ -63,12 +63,18 @@ Catalog Catalog::parse(const std::vector<std::pair<std::string, std::string>>& f
 }
 
 Catalog Catalog::with(const std::vector<std::string>& paths) {
-  std::vector<std::pair<std::string, std::string>> files = hardware_files();
+  std::vector<std::pair<std::string, std::string>> files;
   for (const std::string& p : paths) {
     std::ifstream in(p, std::ios::binary);
     if (!in) throw_input("--hardware {}: cannot read the file", p);
     files.emplace_back(p, std::string(std::istreambuf_iterator<char>(in), {}));
   }
+  return with_texts(files);
+}
+
+Catalog Catalog::with_texts(const std::vector<std::pair<std::string, std::string>>& extra) {
+  std::vector<std::pair<std::string, std::string>> files = hardware_files();
+  files.insert(files.end(), extra.begin(), extra.end());
   return parse(files);
 }
 

@@ -53,6 +53,8 @@ class Catalog {
   static Catalog parse(const std::vector<std::pair<std::string, std::string>>& files);
   // The built-in files and these (tandem plan --hardware FILE: a measured profile, say).
   static Catalog with(const std::vector<std::string>& paths);
+  // The built-in files and these (name, JSON text) pairs.
+  static Catalog with_texts(const std::vector<std::pair<std::string, std::string>>& extra);
 
   const Chip* chip(const std::string& name) const;
   const System* system(const std::string& name) const;

@@ -45,6 +45,25 @@ TEST(TensorParallelCli, StagesAndBothPrintWhatOneProcessPrints) {
   EXPECT_EQ(both.out, one.out);
 }
 
+// --plan auto: the planner times this machine, predicts each split of the group and the group
+// takes the one it predicts fastest; the output is what one process prints.
+TEST(TensorParallelCli, PlanAutoChoosesASplitAndPrintsWhatOneProcessPrints) {
+  const RunResult one = run_tandem(kRun);
+  ASSERT_EQ(one.exit_code, 0) << one.err;
+  const RunResult two = group_run("2", "--plan auto");
+  ASSERT_EQ(two.exit_code, 0) << two.err;
+  EXPECT_EQ(two.out, one.out);
+  EXPECT_NE(two.err.find("plan auto: --tp 2 --pp 1: predicted"), std::string::npos) << two.err;
+  EXPECT_NE(two.err.find("plan auto: --tp 1 --pp 2: predicted"), std::string::npos) << two.err;
+  EXPECT_NE(two.err.find("plan auto: chose --tp"), std::string::npos) << two.err;
+  const RunResult both = group_run("2", "--plan auto --tp 2");
+  EXPECT_EQ(both.exit_code, 2) << both.err;
+  EXPECT_NE(both.err.find("--plan auto chooses --tp and --pp itself"), std::string::npos) << both.err;
+  const RunResult alone = run_tandem(kRun + " --plan auto");
+  EXPECT_EQ(alone.exit_code, 0) << alone.err;
+  EXPECT_EQ(alone.out, one.out) << "without a launcher: one process";
+}
+
 TEST(TensorParallelCli, AGroupOfTheWrongSizeIsOneLine) {
   const RunResult r = run_command(kMpirun + " -n 2 " + TANDEM_BINARY + " run -m " + kModel + " -p x -n 1 --tp 2 --pp 2");
   EXPECT_NE(r.exit_code, 0);
