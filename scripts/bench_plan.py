@@ -3,9 +3,9 @@
 
   scripts/bench_plan.py BUILD_DIR MODEL.gguf [ROUNDS]
 
-1. `tandem plan --calibrate` under `mpirun -n 2` measures this machine with tandem's own kernels
-   (weights streamed by the one-token kernels, GEMM at 128 tokens) and its all-reduce, and writes
-   BUILD_DIR/bench/local.json (chip and system "local").
+1. `tandem plan --calibrate` under `mpirun -n 2` and `-n 4` measures this machine with tandem's
+   own kernels (weights streamed by the one-token kernels, GEMM at 128 tokens) and the group's
+   all-reduce, and writes BUILD_DIR/bench/local-{2,4}.json (chip and system "local").
 2. `tandem plan --hardware local.json --cluster local` predicts pp512 and tg128 for --tp 1 (one
    process, every core), 2 and 4 (one thread per rank, mpirun on this host).
 3. `tandem bench` measures them (median of ROUNDS alternating rounds) and the table prints
@@ -26,14 +26,18 @@ def main():
     rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 3
     tandem = os.path.join(build, "tandem")
     os.makedirs(os.path.join(build, "bench"), exist_ok=True)
-    local = os.path.join(build, "bench", "local.json")
-    subprocess.run(MPI_LOCAL + ["-n", "2", tandem, "plan", "-m", model, "--calibrate", local], check=True)
+    # One calibration per group size: the all-reduce of N ranks sharing this machine.
+    local = {}
+    for n in (2, 4):
+        local[n] = os.path.join(build, "bench", f"local-{n}.json")
+        subprocess.run(MPI_LOCAL + ["-n", str(n), tandem, "plan", "-m", model, "--calibrate", local[n]], check=True)
+    local[1] = local[2]  # one process: no all-reduce
     cores = os.cpu_count()
     configs = [(1, None, ["-t", str(cores)]), (2, MPI_LOCAL + ["-n", "2"], ["-t", "1", "--tp", "2"]),
                (4, MPI_LOCAL + ["-n", "4"], ["-t", "1", "--tp", "4"])]
 
     def predict(tp, workload):
-        out = subprocess.run([tandem, "plan", "-m", model, "--hardware", local, "--cluster", "local", "--plan", f"tp={tp}",
+        out = subprocess.run([tandem, "plan", "-m", model, "--hardware", local[tp], "--cluster", "local", "--plan", f"tp={tp}",
                               "--batch", "1", "--workload", workload, "--prefill-tokens", "1", "--json"],
                              check=True, capture_output=True, text=True).stdout
         return json.loads(out)[0]["plans"][0]
@@ -62,7 +66,7 @@ def main():
         print(f"{name:<34} {pp:>10.1f} {mpp:>7.1f} {pp / mpp:>6.2f} {tg:>11.1f} {mtg:>7.1f} {tg / mtg:>6.2f}")
         rows[tp] = {"pp512_predicted": pp, "pp512_measured": mpp, "tg128_predicted": tg, "tg128_measured": mtg}
     with open(os.path.join(build, "bench", "plan.json"), "w") as f:
-        json.dump({"model": model, "calibration": json.load(open(local)), "rows": rows}, f, indent=1)
+        json.dump({"model": model, "calibration": {n: json.load(open(local[n])) for n in (2, 4)}, "rows": rows}, f, indent=1)
 
 
 if __name__ == "__main__":
