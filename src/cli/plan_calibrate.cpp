@@ -1,5 +1,5 @@
 // tandem plan --calibrate: this machine as a catalog entry, measured with tandem's own kernels
-// and collectives: the weight-streaming rate of the decode kernels (every FFN matrix of a model
+// and collectives: the weight-streaming rate of the decode kernels (every layer matrix of a model
 // file, one token), the GEMM rate of the prefill kernels (the same matrices, 128 tokens), and,
 // under an MPI launcher, the all-reduce time of the group (alpha-beta from two sizes). The CPU
 // family's efficiencies are 1: the measured rates are what the kernels reach.
@@ -37,11 +37,12 @@ struct Matrices {
   double bytes = 0;  // as the kernels read them
 };
 
-// Every FFN matrix of the file, repacked as the model loader does.
-Matrices ffn_matrices(const gguf::File& f) {
+// Every layer matrix of the file (attention and FFN: the forward pass's mix of shapes), repacked
+// as the model loader does.
+Matrices layer_matrices(const gguf::File& f) {
   Matrices m;
   for (const gguf::TensorInfo& t : f.tensors()) {
-    if (t.name.find("ffn_") == std::string::npos || t.n_dims != 2 || !matmul_supported(t.type)) continue;
+    if (t.name.rfind("blk.", 0) != 0 || t.n_dims != 2 || !matmul_supported(t.type)) continue;
     WeightMatrix src = WeightMatrix::of(f.view(t));
     if (matmul_packable(t.type)) {
       AlignedBuffer buf = AlignedBuffer::huge_pages(packed_matrix_bytes(src));
@@ -51,20 +52,21 @@ Matrices ffn_matrices(const gguf::File& f) {
     m.bytes += static_cast<double>(t.nbytes);
     m.w.push_back(src);
   }
-  if (m.w.empty()) throw_input("--calibrate: {} has no FFN matrices with a kernel here", f.name());
+  if (m.w.empty()) throw_input("--calibrate: {} has no layer matrices with a kernel here", f.name());
   return m;
 }
 
-// Best of `reps` passes of fn (seconds).
+// The median of `reps` passes of fn (seconds): the statistic tandem bench reports too.
 template <typename F>
-double best_of(int reps, F&& fn) {
-  double best = 1e30;
+double median_of(int reps, F&& fn) {
+  std::vector<double> t;
   for (int r = 0; r < reps; ++r) {
     const auto t0 = Clock::now();
     fn();
-    best = std::min(best, seconds_since(t0));
+    t.push_back(seconds_since(t0));
   }
-  return best;
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
 }
 
 struct Rates {
@@ -89,12 +91,12 @@ Rates kernel_rates(const Matrices& m, bool quick) {
     for (const WeightMatrix& w : m.w) matmul(w, x.data(), tokens, y.data(), pool);
   };
   pass(1);  // warm-up
-  r.stream_bps = m.bytes / best_of(quick ? 2 : 5, [&] { pass(1); });
+  r.stream_bps = m.bytes / median_of(quick ? 2 : 5, [&] { pass(1); });
   // GEMMs are compute-bound: a few matrices tell the rate (all of them when not in a hurry).
   const size_t n = quick ? std::min<size_t>(m.w.size(), 6) : m.w.size();
   double flops = 0;
   for (size_t i = 0; i < n; ++i) flops += 2.0 * static_cast<double>(m.w[i].k) * static_cast<double>(m.w[i].n_out) * kTokens;
-  r.gemm_flops = flops / best_of(quick ? 1 : 3, [&] {
+  r.gemm_flops = flops / median_of(quick ? 1 : 3, [&] {
     for (size_t i = 0; i < n; ++i) matmul(m.w[i], x.data(), kTokens, y.data(), pool);
   });
   return r;
@@ -105,23 +107,29 @@ double allreduce_seconds(Collective& c, size_t n) {
   std::vector<float> buf(n, 1.0f);
   for (int i = 0; i < 5; ++i) c.all_reduce_sum(buf.data(), n);
   c.barrier();
-  return best_of(50, [&] { c.all_reduce_sum(buf.data(), n); });
+  return median_of(50, [&] { c.all_reduce_sum(buf.data(), n); });
 }
 
 // The all-reduce's fixed time when the ranks compute between calls, as in a decode step: ranks
 // that share cores arrive at different times and a late one holds up the rest. Each rank streams
-// its share of the file's FFN matrices through the one-token kernel (one thread), all-reducing
+// its row slice of each of the file's layer matrices through the one-token kernel (one thread), all-reducing
 // 8 KiB after each matrix; the same passes without the all-reduce (every rank at once, sharing
 // the cores and memory the same way) are subtracted. Seconds per ring step (the alpha of
 // 2 (n - 1) alpha), the median of three measurements, the ranks' mean.
 double loaded_alpha(Collective& c, const std::string& model_path) {
   const gguf::File f = gguf::File::open(model_path);
-  Matrices all = ffn_matrices(f);
+  // Each rank's row slice of every layer matrix, as tensor parallelism splits them (balanced).
   std::vector<WeightMatrix> mine;
-  for (size_t i = static_cast<size_t>(c.rank()); i < all.w.size(); i += static_cast<size_t>(c.size())) mine.push_back(all.w[i]);
-  // The same number of calls on every rank (a rank with one matrix fewer repeats its first).
-  const size_t calls_each = (all.w.size() + static_cast<size_t>(c.size()) - 1) / static_cast<size_t>(c.size());
-  while (mine.size() < calls_each) mine.push_back(all.w[static_cast<size_t>(c.rank()) % all.w.size()]);
+  for (const gguf::TensorInfo& t : f.tensors()) {
+    if (t.name.rfind("blk.", 0) != 0 || t.n_dims != 2 || !matmul_supported(t.type)) continue;
+    WeightMatrix w = WeightMatrix::of(f.view(t));
+    const int64_t rows = w.n_out / c.size();
+    if (rows == 0) continue;
+    w.data = static_cast<const std::byte*>(w.data) + static_cast<size_t>(rows * c.rank()) * w.row_stride;
+    w.n_out = rows;
+    mine.push_back(w);
+  }
+  if (mine.empty()) throw_input("--calibrate: {} has no layer matrices with a kernel here", f.name());
   int64_t k_max = 0, n_max = 0;
   for (const WeightMatrix& w : mine) {
     k_max = std::max(k_max, w.k);
@@ -192,7 +200,7 @@ std::string local_catalog(const std::string& model_path, Collective* world, bool
     return {};
   }
   const gguf::File f = gguf::File::open(model_path);
-  const Rates rates = kernel_rates(ffn_matrices(f), quick);
+  const Rates rates = kernel_rates(layer_matrices(f), quick);
   if (world != nullptr) world->broadcast(&done, sizeof(done), 0);
   fmt::print(stderr, "calibrate: {} threads: weights streamed at {:.1f} GB/s (one token), GEMM {:.1f} GFLOP/s (128 tokens)\n",
              ThreadPool::global().size(), rates.stream_bps / 1e9, rates.gemm_flops / 1e9);
