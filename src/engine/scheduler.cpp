@@ -209,14 +209,13 @@ void Scheduler::share_prefix(SchedSeq* s) {
     } else {
       if (host_ != nullptr && i >= s->host_asked) ++tier_stats_.host_misses;
       s->host_asked = std::max(s->host_asked, i + 1);
-      ask_disk(s, i);
-      if (!s->awaiting.empty()) return;  // computes nothing before its blocks are back
+      ask_disk(s, i);  // s computes nothing before these blocks are back
       break;
     }
   }
   // Then the start of a partial block some ended sequence left after the same prefix.
   int64_t partial = 0;
-  if (prefix_cache_ && i * bt < static_cast<int64_t>(s->tokens.size()) - 1) {
+  if (prefix_cache_ && s->awaiting.empty() && i * bt < static_cast<int64_t>(s->tokens.size()) - 1) {
     const auto next = std::span<const model::TokenId>(s->tokens).subspan(static_cast<size_t>(i * bt)).first(
         std::min<size_t>(static_cast<size_t>(bt - 1), s->tokens.size() - 1 - static_cast<size_t>(i * bt)));
     if (const auto p = index_.find_partial(i == 0 ? index_.seed() : block_hash(s, i - 1), next)) {
