@@ -20,6 +20,8 @@ constexpr size_t kL1Bytes = 24 * 1024;
 constexpr int64_t kParallelQuantizeMin = 1 << 16;
 // Guided chunks (see run_parts): each grab takes 1 / (kGuidedDivisor * threads) of the work left.
 constexpr int64_t kGuidedDivisor = 2;
+// Chunks per thread a small matrix is cut into at least when several tokens pass over it.
+constexpr int64_t kMinChunksPerThread = 4;
 // Tiles per side of the blocks handed to a gemm kernel.
 constexpr int kGemmTiles = 4;
 
@@ -218,6 +220,12 @@ void run_parts(Part* parts, int n_parts, int64_t n_tok, ThreadPool& pool, After&
         ? pt.p.n_out
         : std::max<int64_t>(mr, static_cast<int64_t>(kTileBytes / pt.p.w_stride) / mr * mr);
     pt.grain = n_tok == 1 ? 1 : pt.tile_rows / mr;
+    // A matrix smaller than a few L2 tiles is in L2 whatever the split: finer chunks, so that
+    // every thread has work (one 256-row matrix was a single chunk, run by one thread).
+    if (n_tok > 1 && pool.size() > 1) {
+      pt.grain = std::clamp<int64_t>(pt.units / (kMinChunksPerThread * pool.size()), 1, pt.grain);
+      pt.tile_rows = std::min(pt.tile_rows, pt.grain * mr);
+    }
     begin[i] = total;
     total += pt.units;
   }

@@ -82,33 +82,41 @@ TEST(Matmul, GemmMatchesDotBitExact) {
     for (DType t : kTypes) {
       const VecDotKernel& kern = tab.by_weight[static_cast<size_t>(t)];
       if (kern.gemm == nullptr) continue;
-      const int64_t k = block_size(t) == 1 ? 517 : block_size(t) * 7;  // float: several k slices
-      const size_t stride = row_bytes(t, k) + block_bytes(t);
-      const int max_nr = 4 * kern.max_rows + 3, max_nt = 4 * kern.max_tokens + 3;
-      const auto wbytes = random_matrix(t, k, max_nr, stride, rng);
-      const size_t act_stride = row_bytes(kern.act_type, k) + 64;
-      std::vector<uint8_t> act(act_stride * max_nt);
-      std::normal_distribution<float> dist(0.0f, 1.0f);
-      std::vector<float> x(static_cast<size_t>(k));
-      for (int tok = 0; tok < max_nt; ++tok) {
-        for (auto& v : x) v = dist(rng);
-        if (kern.act_type == DType::F32)
-          std::memcpy(act.data() + tok * act_stride, x.data(), x.size() * sizeof(float));
-        else
-          tab.act_quantize[static_cast<size_t>(kern.act_type)](x.data(), act.data() + tok * act_stride, k);
-      }
-      for (int nr = 1; nr <= max_nr; ++nr) {
-        for (int nt = 1; nt <= max_nt; nt += (nt < kern.max_tokens + 1 ? 1 : 3)) {
-          const size_t out_stride = static_cast<size_t>(nr) + 3;
-          std::vector<float> got(out_stride * nt, -7.0f);
-          kern.gemm(k, wbytes.data(), stride, nr, act.data(), act_stride, nt, got.data(), out_stride);
-          for (int tok = 0; tok < nt; ++tok) {
-            std::vector<float> want(nr);
-            kern.dot(k, wbytes.data(), stride, nr, act.data() + tok * act_stride, want.data());
-            for (int r = 0; r < nr; ++r)
-              EXPECT_EQ(got[tok * out_stride + r], want[r])
-                  << isa_name(isa) << " " << dtype_name(t) << " nr=" << nr << " nt=" << nt << " r=" << r << " t=" << tok;
-            EXPECT_EQ(got[tok * out_stride + nr], -7.0f);  // nothing written past nr
+      // Float: several k slices, with a scalar tail (517) and without (520, the vector epilogue).
+      const std::vector<int64_t> ks = block_size(t) == 1 ? std::vector<int64_t>{517, 520}
+                                                         : std::vector<int64_t>{block_size(t) * 7};
+      for (const int64_t k : ks) {
+        const size_t stride = row_bytes(t, k) + block_bytes(t);
+        const int max_nr = 4 * kern.max_rows + 3, max_nt = 4 * kern.max_tokens + 3;
+        const auto wbytes = random_matrix(t, k, max_nr, stride, rng);
+        const size_t act_stride = row_bytes(kern.act_type, k) + 64;
+        std::vector<uint8_t> act(act_stride * max_nt);
+        std::normal_distribution<float> dist(0.0f, 1.0f);
+        std::vector<float> x(static_cast<size_t>(k));
+        for (int tok = 0; tok < max_nt; ++tok) {
+          for (auto& v : x) v = dist(rng);
+          if (kern.act_type == DType::F32)
+            std::memcpy(act.data() + tok * act_stride, x.data(), x.size() * sizeof(float));
+          else
+            tab.act_quantize[static_cast<size_t>(kern.act_type)](x.data(), act.data() + tok * act_stride, k);
+        }
+        for (int nr = 1; nr <= max_nr; ++nr) {
+          for (int nt = 1; nt <= max_nt; nt += (nt < kern.max_tokens + 1 ? 1 : 3)) {
+            const size_t out_stride = static_cast<size_t>(nr) + 3;
+            std::vector<float> got(out_stride * nt, -7.0f);
+            kern.gemm(k, wbytes.data(), stride, nr, act.data(), act_stride, nt, got.data(), out_stride);
+            for (int tok = 0; tok < nt; ++tok) {
+              // Each row alone (the kernel's one-row form) and the rows together: the same bits.
+              std::vector<float> want(nr), alone(1);
+              kern.dot(k, wbytes.data(), stride, nr, act.data() + tok * act_stride, want.data());
+              for (int r = 0; r < nr; ++r) {
+                kern.dot(k, wbytes.data() + r * stride, stride, 1, act.data() + tok * act_stride, alone.data());
+                EXPECT_EQ(want[r], alone[0]) << isa_name(isa) << " " << dtype_name(t) << " nr=" << nr << " r=" << r;
+                EXPECT_EQ(got[tok * out_stride + r], want[r])
+                    << isa_name(isa) << " " << dtype_name(t) << " nr=" << nr << " nt=" << nt << " r=" << r << " t=" << tok;
+              }
+              EXPECT_EQ(got[tok * out_stride + nr], -7.0f);  // nothing written past nr
+            }
           }
         }
       }

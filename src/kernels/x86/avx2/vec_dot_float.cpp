@@ -1,6 +1,7 @@
 // AVX2 + FMA + F16C: F32 / F16 / BF16 weights . F32 activations: one token against up to 4 rows
-// at once sharing the activation loads, several tokens in tiles of 2 rows x 2 tokens. Differs
-// from the scalar reference only in summation order.
+// at once sharing the activation loads, several tokens in tiles of 4 rows x 3 tokens (each
+// weight vector converted once for 3 tokens). Differs from the scalar reference only in
+// summation order, and every tile shape sums in the same order, so gemm and dot agree bit for bit.
 #include <immintrin.h>
 
 #include "kernels/x86/simd_util.h"
@@ -12,7 +13,7 @@ namespace tandem::avx2 {
 namespace {
 
 constexpr int kMaxRows = 4;
-constexpr int kMaxTokens = 2;
+constexpr int kPairTokens = 2;  // the smaller tiles of the remainder
 
 using x86::hsum;
 
@@ -37,6 +38,19 @@ struct LoadBF16 {
   }
   static float one(const void* p, int64_t i) { return bf16_to_fp32(static_cast<const uint16_t*>(p)[i]); }
 };
+
+// The sums of 4 vectors, [hsum(v0), hsum(v1), hsum(v2), hsum(v3)], each added in hsum's own
+// order ((v_i + v_i+4) first, then lanes 0 + 2 and 1 + 3, then those two): the same bits.
+inline __m128 hsum4(__m256 v0, __m256 v1, __m256 v2, __m256 v3) {
+  const __m256 t01 = _mm256_add_ps(_mm256_permute2f128_ps(v0, v1, 0x20), _mm256_permute2f128_ps(v0, v1, 0x31));
+  const __m256 t23 = _mm256_add_ps(_mm256_permute2f128_ps(v2, v3, 0x20), _mm256_permute2f128_ps(v2, v3, 0x31));
+  // [v0: u0+u2, u1+u3, v2: u0+u2, u1+u3 | v1: ..., v3: ...]
+  const __m256 q = _mm256_add_ps(_mm256_shuffle_ps(t01, t23, _MM_SHUFFLE(1, 0, 1, 0)),
+                                 _mm256_shuffle_ps(t01, t23, _MM_SHUFFLE(3, 2, 3, 2)));
+  // [v0, v2, v0, v2 | v1, v3, v1, v3]
+  const __m256 f = _mm256_add_ps(_mm256_shuffle_ps(q, q, _MM_SHUFFLE(2, 0, 2, 0)), _mm256_shuffle_ps(q, q, _MM_SHUFFLE(3, 1, 3, 1)));
+  return _mm_unpacklo_ps(_mm256_castps256_ps128(f), _mm256_extractf128_ps(f, 1));
+}
 
 // [NR rows][k] weights (row r at w + r * ws bytes) . [NT][k] f32 activations (token t at act + t *
 // as bytes) -> out[t * os + r]. Each (row, token) sums the even and the odd 8-element steps in
@@ -82,6 +96,16 @@ void tile(int64_t k, const char* w, size_t ws, const char* act, size_t as, float
     }
     i += 8;
   }
+  if constexpr (NR == 4) {
+    if (i == k) {
+#pragma GCC unroll 8
+      for (int t = 0; t < NT; ++t)
+        _mm_storeu_ps(out + static_cast<size_t>(t) * os,
+                      hsum4(_mm256_add_ps(acc0[0][t], acc1[0][t]), _mm256_add_ps(acc0[1][t], acc1[1][t]),
+                            _mm256_add_ps(acc0[2][t], acc1[2][t]), _mm256_add_ps(acc0[3][t], acc1[3][t])));
+      return;
+    }
+  }
 #pragma GCC unroll 8
   for (int t = 0; t < NT; ++t) {
     const auto* a = reinterpret_cast<const float*>(act + static_cast<size_t>(t) * as);
@@ -113,15 +137,88 @@ void dot(int64_t k, const void* w, size_t w_stride, int nr, const void* act, flo
   rows_1<L>(k, static_cast<const char*>(w), w_stride, nr, static_cast<const char*>(act), out);
 }
 
-// Several tokens: tiles of 2 rows x 2 tokens (8 accumulators, 4 weight and 2 activation
-// vectors), each weight vector converted once for both tokens.
+// One parity of a tile's sums: acc[r][t] = the fused multiply-adds over the 8-element steps j
+// = parity, parity + 2, ... in order -- exactly the chain `tile` keeps in acc0 (even steps) or
+// acc1 (odd steps). Only one of the two chains is live at a time, so a tile of NR x NT needs NR
+// x NT accumulators: 4 x 3 leaves room for the 3 activation vectors and one weight vector.
+template <typename L, int NR, int NT>
+__attribute__((always_inline)) inline void tile_parity(int64_t n8, int parity, const char* w, size_t ws, const char* act, size_t as, __m256 (&res)[NR][NT]) {
+  // Local accumulators, copied out at the end (through the reference GCC stores every step).
+  __m256 acc[NR][NT];
+#pragma GCC unroll 8
+  for (int r = 0; r < NR; ++r)
+#pragma GCC unroll 8
+    for (int t = 0; t < NT; ++t) acc[r][t] = _mm256_setzero_ps();
+  for (int64_t j = parity; j < n8; j += 2) {
+    const int64_t i = j * 8;
+    __m256 a[NT];
+#pragma GCC unroll 8
+    for (int t = 0; t < NT; ++t) a[t] = _mm256_loadu_ps(reinterpret_cast<const float*>(act + static_cast<size_t>(t) * as) + i);
+#pragma GCC unroll 8
+    for (int r = 0; r < NR; ++r) {
+      const __m256 wv = L::load(w + static_cast<size_t>(r) * ws, i);
+#pragma GCC unroll 8
+      for (int t = 0; t < NT; ++t) acc[r][t] = _mm256_fmadd_ps(wv, a[t], acc[r][t]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < NR; ++r)
+#pragma GCC unroll 8
+    for (int t = 0; t < NT; ++t) res[r][t] = acc[r][t];
+}
+
+// NR rows x NT tokens, the same result as `tile` bit for bit: the even chain, then the odd one,
+// then hsum(even + odd) and the scalar tail.
+template <typename L, int NR, int NT>
+void tile_two_pass(int64_t k, const char* w, size_t ws, const char* act, size_t as, float* out, size_t os) {
+  const int64_t n8 = k / 8;
+  __m256 even[NR][NT], odd[NR][NT];
+  tile_parity<L, NR, NT>(n8, 0, w, ws, act, as, even);
+  tile_parity<L, NR, NT>(n8, 1, w, ws, act, as, odd);
+  if constexpr (NR == 4) {
+    if (n8 * 8 == k) {
+#pragma GCC unroll 8
+      for (int t = 0; t < NT; ++t)
+        _mm_storeu_ps(out + static_cast<size_t>(t) * os,
+                      hsum4(_mm256_add_ps(even[0][t], odd[0][t]), _mm256_add_ps(even[1][t], odd[1][t]),
+                            _mm256_add_ps(even[2][t], odd[2][t]), _mm256_add_ps(even[3][t], odd[3][t])));
+      return;
+    }
+  }
+  for (int t = 0; t < NT; ++t) {
+    const auto* a = reinterpret_cast<const float*>(act + static_cast<size_t>(t) * as);
+    for (int r = 0; r < NR; ++r) {
+      const char* row = w + static_cast<size_t>(r) * ws;
+      float s = hsum(_mm256_add_ps(even[r][t], odd[r][t]));
+      for (int64_t j = n8 * 8; j < k; ++j) s += L::one(row, j) * a[j];
+      out[static_cast<size_t>(t) * os + static_cast<size_t>(r)] = s;
+    }
+  }
+}
+
+constexpr int kGemmRows = 4;
+constexpr int kGemmTokens = 3;
+
+// Several tokens: tiles of 4 rows x 3 tokens (each weight vector converted once for 3 tokens),
+// the rest in the smaller tiles above.
 template <typename L>
 void gemm(int64_t k, const void* w, size_t w_stride, int nr, const void* act, size_t act_stride, int nt, float* out,
           size_t out_stride) {
   const auto* wp = static_cast<const char*>(w);
   const auto* ap = static_cast<const char*>(act);
   int t = 0;
-  for (; t + kMaxTokens <= nt; t += kMaxTokens) {
+  for (; t + kGemmTokens <= nt; t += kGemmTokens) {
+    const char* at = ap + static_cast<size_t>(t) * act_stride;
+    float* ot = out + static_cast<size_t>(t) * out_stride;
+    int r = 0;
+    for (; r + kGemmRows <= nr; r += kGemmRows)
+      tile_two_pass<L, kGemmRows, kGemmTokens>(k, wp + static_cast<size_t>(r) * w_stride, w_stride, at, act_stride,
+                                               ot + r, out_stride);
+    for (; r < nr; ++r)
+      tile_two_pass<L, 1, kGemmTokens>(k, wp + static_cast<size_t>(r) * w_stride, w_stride, at, act_stride, ot + r,
+                                       out_stride);
+  }
+  for (; t + kPairTokens <= nt; t += kPairTokens) {
     const char* at = ap + static_cast<size_t>(t) * act_stride;
     float* ot = out + static_cast<size_t>(t) * out_stride;
     int r = 0;
@@ -135,9 +232,9 @@ void gemm(int64_t k, const void* w, size_t w_stride, int nr, const void* act, si
 }  // namespace
 
 void register_vec_dot_float(VecDotTable& t) {
-  t.by_weight[static_cast<size_t>(DType::F32)] = VecDotKernel{DType::F32, dot<LoadF32>, kMaxRows, gemm<LoadF32>, kMaxTokens};
-  t.by_weight[static_cast<size_t>(DType::F16)] = VecDotKernel{DType::F32, dot<LoadF16>, kMaxRows, gemm<LoadF16>, kMaxTokens};
-  t.by_weight[static_cast<size_t>(DType::BF16)] = VecDotKernel{DType::F32, dot<LoadBF16>, kMaxRows, gemm<LoadBF16>, kMaxTokens};
+  t.by_weight[static_cast<size_t>(DType::F32)] = VecDotKernel{DType::F32, dot<LoadF32>, kMaxRows, gemm<LoadF32>, kGemmTokens};
+  t.by_weight[static_cast<size_t>(DType::F16)] = VecDotKernel{DType::F32, dot<LoadF16>, kMaxRows, gemm<LoadF16>, kGemmTokens};
+  t.by_weight[static_cast<size_t>(DType::BF16)] = VecDotKernel{DType::F32, dot<LoadBF16>, kMaxRows, gemm<LoadBF16>, kGemmTokens};
 }
 
 }  // namespace tandem::avx2
