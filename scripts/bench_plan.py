@@ -3,13 +3,16 @@
 
   scripts/bench_plan.py BUILD_DIR MODEL.gguf [ROUNDS]
 
+Each of ROUNDS rounds (default 5):
 1. `tandem plan --calibrate` under `mpirun -n 2` and `-n 4` measures this machine with tandem's
-   own kernels (weights streamed by the one-token kernels, GEMM at 128 tokens) and the group's
-   all-reduce, and writes BUILD_DIR/bench/local-{2,4}.json (chip and system "local").
+   own kernels (weights streamed by the one-token kernels, GEMM at 128 tokens, attention over a
+   512-token prompt, the per-token vector work) and the group's all-reduce, and writes
+   BUILD_DIR/bench/local-{2,4}-roundR.json (chip and system "local").
 2. `tandem plan --hardware local.json --cluster local` predicts pp512 and tg128 for --tp 1 (one
-   process, every core), 2 and 4 (one thread per rank, mpirun on this host).
-3. `tandem bench` measures them (median of ROUNDS alternating rounds) and the table prints
-   predicted / measured. JSON: BUILD_DIR/bench/plan.json.
+   process, every core), 2 and 4 (one thread per rank, mpirun on this host), and `tandem bench`
+   measures them.
+The table prints the medians over the rounds and the median of the per-round ratios
+predicted / measured. JSON: BUILD_DIR/bench/plan.json.
 """
 import json
 import os
@@ -23,50 +26,69 @@ MPI_LOCAL = ["mpirun", "--allow-run-as-root", "--oversubscribe", "--bind-to", "n
 
 def main():
     build, model = sys.argv[1], sys.argv[2]
-    rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 3
+    rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 5
     tandem = os.path.join(build, "tandem")
     os.makedirs(os.path.join(build, "bench"), exist_ok=True)
-    # One calibration per group size: the all-reduce of N ranks sharing this machine.
-    local = {}
-    for n in (2, 4):
-        local[n] = os.path.join(build, "bench", f"local-{n}.json")
-        subprocess.run(MPI_LOCAL + ["-n", str(n), tandem, "plan", "-m", model, "--calibrate", local[n]], check=True)
-    local[1] = local[2]  # one process: no all-reduce
     cores = os.cpu_count()
     configs = [(1, None, ["-t", str(cores)]), (2, MPI_LOCAL + ["-n", "2"], ["-t", "1", "--tp", "2"]),
                (4, MPI_LOCAL + ["-n", "4"], ["-t", "1", "--tp", "4"])]
 
-    def predict(tp, workload):
+    def calibrate(r):
+        # One calibration per group size: the all-reduce of N ranks sharing this machine.
+        local = {}
+        for n in (2, 4):
+            local[n] = os.path.join(build, "bench", f"local-{n}-round{r}.json")
+            c = subprocess.run(MPI_LOCAL + ["-n", str(n), tandem, "plan", "-m", model, "--calibrate", local[n]],
+                               capture_output=True, text=True)
+            if c.returncode != 0:
+                sys.exit(f"bench_plan: calibration over {n} ranks failed: {c.stderr.strip()[-300:]}")
+        local[1] = local[2]  # one process: no all-reduce
+        return local
+
+    def predict(local, tp, workload):
         out = subprocess.run([tandem, "plan", "-m", model, "--hardware", local[tp], "--cluster", "local", "--plan", f"tp={tp}",
                               "--batch", "1", "--workload", workload, "--prefill-tokens", "1", "--json"],
                              check=True, capture_output=True, text=True).stdout
         return json.loads(out)[0]["plans"][0]
 
-    measured = {tp: {"pp": [], "tg": []} for tp, _, _ in configs}
+    # Each round calibrates, then measures every configuration: this machine's speed drifts by
+    # ~10% over minutes, so a prediction is compared with the measurement of its own round and
+    # the table gives medians over the rounds (of the predictions, the measurements and the
+    # per-round ratios).
+    runs = {tp: {"pp": [], "tg": [], "pp_pred": [], "tg_pred": []} for tp, _, _ in configs}
+    calibrations = []
     for r in range(rounds):
+        local = calibrate(r)
+        calibrations.append({n: json.load(open(local[n])) for n in (2, 4)})
         for tp, prefix, extra in configs:
             p = subprocess.run((prefix or []) + [tandem, "bench", "-m", model, "-p", "512", "-n", "128", "-r", "1", "--json"] + extra,
                                capture_output=True, text=True)
             if p.returncode != 0:
                 sys.exit(f"bench_plan: tp {tp} failed: {p.stderr.strip()[-300:]}")
             j = json.loads(p.stdout.strip().splitlines()[-1])
-            measured[tp]["pp"].append(j["pp_tokens_per_s"])
-            measured[tp]["tg"].append(j["tg_tokens_per_s"])
+            runs[tp]["pp"].append(j["pp_tokens_per_s"])
+            runs[tp]["tg"].append(j["tg_tokens_per_s"])
+            runs[tp]["pp_pred"].append(predict(local, tp, "in=512,out=1")["prefill_tokens_per_s_per_chip"])
+            runs[tp]["tg_pred"].append(predict(local, tp, "in=1,out=128")["decode_tokens_per_s_per_chip"])
         print(f"bench_plan: round {r + 1} of {rounds} done", file=sys.stderr)
 
-    print(f"\nPlanner, predicted / measured on this machine: {os.path.basename(model)}, tandem bench -p 512 -n 128, "
-          f"medians of {rounds} rounds")
+    med = statistics.median
+    print(f"\nPlanner, predicted / measured on this machine: {os.path.basename(model)}, tandem bench -p 512 -n 128; "
+          f"each of {rounds} rounds calibrates (tandem plan --calibrate) then measures; medians over the rounds")
     print(f"{'configuration':<34} {'pp512 pred':>10} {'meas':>7} {'ratio':>6} {'tg128 pred':>11} {'meas':>7} {'ratio':>6}")
     rows = {}
     for tp, _, extra in configs:
-        pp = predict(tp, "in=512,out=1")["prefill_tokens_per_s_per_chip"]
-        tg = predict(tp, "in=1,out=128")["decode_tokens_per_s_per_chip"]
-        mpp, mtg = statistics.median(measured[tp]["pp"]), statistics.median(measured[tp]["tg"])
+        x = runs[tp]
+        pp_ratio = med([a / b for a, b in zip(x["pp_pred"], x["pp"])])
+        tg_ratio = med([a / b for a, b in zip(x["tg_pred"], x["tg"])])
         name = f"--tp {tp}" + (f", {cores} threads" if tp == 1 else ", 1 thread per rank")
-        print(f"{name:<34} {pp:>10.1f} {mpp:>7.1f} {pp / mpp:>6.2f} {tg:>11.1f} {mtg:>7.1f} {tg / mtg:>6.2f}")
-        rows[tp] = {"pp512_predicted": pp, "pp512_measured": mpp, "tg128_predicted": tg, "tg128_measured": mtg}
+        print(f"{name:<34} {med(x['pp_pred']):>10.1f} {med(x['pp']):>7.1f} {pp_ratio:>6.2f} "
+              f"{med(x['tg_pred']):>11.1f} {med(x['tg']):>7.1f} {tg_ratio:>6.2f}")
+        rows[tp] = {"pp512_predicted": med(x["pp_pred"]), "pp512_measured": med(x["pp"]), "pp512_ratio": pp_ratio,
+                    "tg128_predicted": med(x["tg_pred"]), "tg128_measured": med(x["tg"]), "tg128_ratio": tg_ratio,
+                    "rounds": x}
     with open(os.path.join(build, "bench", "plan.json"), "w") as f:
-        json.dump({"model": model, "calibration": {n: json.load(open(local[n])) for n in (2, 4)}, "rows": rows}, f, indent=1)
+        json.dump({"model": model, "calibrations": calibrations, "rows": rows}, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 // tandem plan --calibrate: this machine as a catalog entry, measured with tandem's own kernels
 // and collectives: the weight-streaming rate of the decode kernels (every layer matrix of a model
-// file, one token), the GEMM rate of the prefill kernels (the same matrices, 128 tokens), and,
+// file, one token), the GEMM rate of the prefill kernels (the same matrices, 128 tokens), the
+// attention kernels' rate over a 512-token prompt, the rate of the per-token vector work, and,
 // under an MPI launcher, the all-reduce time of the group (alpha-beta from two sizes). The CPU
 // family's efficiencies are 1: the measured rates are what the kernels reach.
 #include <fmt/format.h>
@@ -8,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -21,8 +23,13 @@
 #include "core/error.h"
 #include "core/thread_pool.h"
 #include "gguf/file.h"
+#include "core/half.h"
+#include "kernels/attention.h"
+#include "kernels/element_ops.h"
 #include "kernels/matmul.h"
+#include "kernels/rope.h"
 #include "parallel/mpi_comm.h"
+#include "plan/model_desc.h"
 
 namespace tandem::cli {
 namespace {
@@ -31,16 +38,25 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
+// One kernel call of the forward pass: a matrix alone, attention's q, k and v as one job
+// (matmul_multi), or the FFN's gate and up with SwiGLU (matmul_swiglu).
+struct Call {
+  enum Kind { Single, QKV, GateUp } kind = Single;
+  std::vector<size_t> w;  // indices into Matrices::w
+};
+
 struct Matrices {
   std::vector<AlignedBuffer> owned;
   std::vector<WeightMatrix> w;
+  std::vector<Call> calls;
   double bytes = 0;  // as the kernels read them
 };
 
 // Every layer matrix of the file (attention and FFN: the forward pass's mix of shapes), repacked
-// as the model loader does.
+// as the model loader does, called as the forward pass calls them.
 Matrices layer_matrices(const gguf::File& f) {
   Matrices m;
+  std::vector<std::pair<std::string, size_t>> named;  // "blk.N.attn_q" -> index
   for (const gguf::TensorInfo& t : f.tensors()) {
     if (t.name.rfind("blk.", 0) != 0 || t.n_dims != 2 || !matmul_supported(t.type)) continue;
     WeightMatrix src = WeightMatrix::of(f.view(t));
@@ -50,9 +66,35 @@ Matrices layer_matrices(const gguf::File& f) {
       m.owned.push_back(std::move(buf));
     }
     m.bytes += static_cast<double>(t.nbytes);
+    named.emplace_back(t.name.substr(0, t.name.rfind(".weight")), m.w.size());
     m.w.push_back(src);
   }
   if (m.w.empty()) throw_input("--calibrate: {} has no layer matrices with a kernel here", f.name());
+  auto find = [&](const std::string& layer, const char* name) -> int64_t {
+    for (const auto& [n, i] : named)
+      if (n == layer + name) return static_cast<int64_t>(i);
+    return -1;
+  };
+  std::vector<bool> used(m.w.size());
+  for (const auto& [n, i] : named) {
+    if (used[i]) continue;
+    const std::string layer = n.substr(0, n.rfind('.') + 1);  // "blk.N."
+    const int64_t q = find(layer, "attn_q"), k = find(layer, "attn_k"), v = find(layer, "attn_v");
+    const int64_t gate = find(layer, "ffn_gate"), up = find(layer, "ffn_up");
+    const auto at = [](int64_t j) { return static_cast<size_t>(j); };
+    if (q >= 0 && k >= 0 && v >= 0 && (i == at(q) || i == at(k) || i == at(v)) && !used[at(q)] && !used[at(k)] && !used[at(v)] &&
+        m.w[at(q)].k == m.w[at(k)].k && m.w[at(k)].k == m.w[at(v)].k) {
+      m.calls.push_back({Call::QKV, {at(q), at(k), at(v)}});
+      used[at(q)] = used[at(k)] = used[at(v)] = true;
+    } else if (gate >= 0 && up >= 0 && (i == at(gate) || i == at(up)) && !used[at(gate)] && !used[at(up)] &&
+               m.w[at(gate)].k == m.w[at(up)].k && m.w[at(gate)].n_out == m.w[at(up)].n_out) {
+      m.calls.push_back({Call::GateUp, {at(gate), at(up)}});
+      used[at(gate)] = used[at(up)] = true;
+    } else {
+      m.calls.push_back({Call::Single, {i}});
+      used[i] = true;
+    }
+  }
   return m;
 }
 
@@ -86,20 +128,138 @@ Rates kernel_rates(const Matrices& m, bool quick) {
   std::uniform_real_distribution<float> d(-1, 1);
   for (float& v : x) v = d(rng);
   ThreadPool& pool = ThreadPool::global();
+  MatmulScratch scratch;
+  std::vector<float> y2(y.size()), y3(y.size());
+  auto call = [&](const Call& c, int64_t tokens) {
+    const WeightMatrix& a = m.w[c.w[0]];
+    if (c.kind == Call::QKV) {
+      const WeightMatrix &b = m.w[c.w[1]], &d = m.w[c.w[2]];
+      const MatmulOut outs[] = {{&a, y.data(), a.n_out}, {&b, y2.data(), b.n_out}, {&d, y3.data(), d.n_out}};
+      matmul_multi(vec_dot_table(), outs, x.data(), a.k, tokens, pool, scratch);
+    } else if (c.kind == Call::GateUp) {
+      matmul_swiglu(a, m.w[c.w[1]], x.data(), a.k, tokens, y.data(), y2.data(), a.n_out, pool, scratch);
+    } else {
+      matmul(a, x.data(), a.k, tokens, y.data(), a.n_out, pool, scratch);
+    }
+  };
   Rates r;
   auto pass = [&](int64_t tokens) {
-    for (const WeightMatrix& w : m.w) matmul(w, x.data(), tokens, y.data(), pool);
+    for (const Call& c : m.calls) call(c, tokens);
   };
   pass(1);  // warm-up
-  r.stream_bps = m.bytes / median_of(quick ? 2 : 5, [&] { pass(1); });
-  // GEMMs are compute-bound: a few matrices tell the rate (all of them when not in a hurry).
-  const size_t n = quick ? std::min<size_t>(m.w.size(), 6) : m.w.size();
+  pass(1);
+  // Passes are short (a decode token's worth): many of them, as a tg128 run has 128.
+  r.stream_bps = m.bytes / median_of(quick ? 5 : 25, [&] { pass(1); });
+  // GEMMs are compute-bound: a few calls tell the rate (all of them when not in a hurry).
+  const size_t n = quick ? std::min<size_t>(m.calls.size(), 4) : m.calls.size();
   double flops = 0;
-  for (size_t i = 0; i < n; ++i) flops += 2.0 * static_cast<double>(m.w[i].k) * static_cast<double>(m.w[i].n_out) * kTokens;
+  for (size_t i = 0; i < n; ++i)
+    for (size_t j : m.calls[i].w) flops += 2.0 * static_cast<double>(m.w[j].k) * static_cast<double>(m.w[j].n_out) * kTokens;
   r.gemm_flops = flops / median_of(quick ? 1 : 3, [&] {
-    for (size_t i = 0; i < n; ++i) matmul(m.w[i], x.data(), kTokens, y.data(), pool);
+    for (size_t i = 0; i < n; ++i) call(m.calls[i], kTokens);
   });
   return r;
+}
+
+// tandem's attention (as model/batch_forward.cpp runs it: per query and KV head, the keys of
+// each 32-position block through the f16 kernel's gemm against the group's query heads, softmax,
+// then the values by weighted_rows) over one layer of a 512-token prompt in 128-token chunks,
+// f16 KV by position: FLOP/s as ModelDesc::attn_flops_per_token counts them.
+double attention_rate(const plan::ModelDesc& m, ThreadPool& pool, bool quick) {
+  const int64_t nh = m.n_head, nkv = m.n_kv_head, hd = m.head_dim;
+  if (m.mla() || nh <= 0 || nkv <= 0 || nh % nkv != 0 || hd <= 0) return 0;
+  const int64_t group = nh / nkv;
+  constexpr int64_t kCtx = 512, kChunk = 128, kBlock = 32;
+  const VecDotKernel& kern = vec_dot_table().by_weight[static_cast<size_t>(DType::F16)];
+  const WeightedRowsFn weighted_rows = attention_ops().weighted_rows[static_cast<size_t>(DType::F16)];
+  if (kern.dot == nullptr || kern.act_type != DType::F32 || weighted_rows == nullptr) return 0;
+  std::mt19937 rng(2);
+  std::normal_distribution<float> d(0, 1);
+  const size_t row = static_cast<size_t>(nkv * hd);  // elements per position
+  std::vector<uint16_t> keys(kCtx * row), values(kCtx * row);
+  for (auto& v : keys) v = to_f16(0.3f * d(rng)).bits;
+  for (auto& v : values) v = to_f16(d(rng)).bits;
+  std::vector<float> q(static_cast<size_t>(kCtx * nh * hd));
+  for (float& v : q) v = d(rng);
+  const size_t s_stride = kCtx, per_thread = static_cast<size_t>(group) * (s_stride + static_cast<size_t>(hd));
+  std::vector<float> scratch(per_thread * static_cast<size_t>(pool.size()));
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  auto chunk = [&](int64_t c0) {
+    pool.run(kChunk * nkv, [&](int64_t task, int thread) {
+      const int64_t r = c0 + task / nkv, kvh = task % nkv, n_keys = r + 1;
+      float* s = scratch.data() + static_cast<size_t>(thread) * per_thread;
+      float* out = s + static_cast<size_t>(group) * s_stride;
+      const float* qv = q.data() + (r * nh + kvh * group) * hd;
+      for (int64_t j = 0; j < n_keys; j += kBlock) {
+        const int slots = static_cast<int>(std::min(kBlock, n_keys - j));
+        const uint16_t* kp = keys.data() + static_cast<size_t>(j) * row + static_cast<size_t>(kvh * hd);
+        if (kern.gemm)
+          kern.gemm(hd, kp, row * 2, slots, qv, static_cast<size_t>(hd) * 4, static_cast<int>(group), s + j, s_stride);
+        else
+          for (int64_t h = 0; h < group; ++h)
+            for (int i = 0; i < slots; ++i) kern.dot(hd, kp + static_cast<size_t>(i) * row, row * 2, 1, qv + h * hd, s + h * s_stride + j + i);
+      }
+      for (int64_t h = 0; h < group; ++h) softmax(s + static_cast<size_t>(h) * s_stride, n_keys, scale);
+      std::fill(out, out + group * hd, 0.0f);
+      for (int64_t j = 0; j < n_keys; j += kBlock)
+        weighted_rows(values.data() + static_cast<size_t>(j) * row + static_cast<size_t>(kvh * hd), row * 2,
+                      std::min(kBlock, n_keys - j), s + j, s_stride, static_cast<int>(group), out, hd);
+    });
+  };
+  auto prompt = [&] {
+    for (int64_t c0 = 0; c0 < kCtx; c0 += kChunk) chunk(c0);
+  };
+  prompt();  // warm-up
+  const double flops = 4.0 * static_cast<double>(nh * hd) * static_cast<double>(kCtx * (kCtx + 1) / 2);
+  return flops / median_of(quick ? 3 : 9, prompt);
+}
+
+// tandem's per-token vector work of one layer over 128 tokens, on the pool as the forward pass
+// runs it: two RMS norms, two residual adds and two activation conversions over d_model; SwiGLU
+// and a conversion over the FFN width, a conversion over the heads' outputs, rotary q and k.
+// Bytes per second of f32 elements as ModelDesc::vector_elements_per_layer counts them.
+double vector_rate(const plan::ModelDesc& m, ThreadPool& pool, bool quick) {
+  constexpr int64_t kTokens = 128;
+  const int64_t dm = m.d_model, ff = m.moe() ? m.expert_ff * (m.n_expert_used + m.n_expert_shared) : m.n_ff;
+  const int64_t qd = m.n_head * m.head_dim, kd = m.n_kv_head * m.head_dim;
+  if (m.mla() || dm <= 0 || ff <= 0 || qd <= 0 || kd <= 0 || dm % 32 != 0 || ff % 32 != 0 || qd % 32 != 0) return 0;
+  const ActQuantizeFn convert = vec_dot_table().act_quantize[static_cast<size_t>(DType::Q8_0)];
+  if (convert == nullptr) return 0;
+  std::mt19937 rng(3);
+  std::normal_distribution<float> d(0, 1);
+  auto filled = [&](int64_t n) {
+    std::vector<float> v(static_cast<size_t>(n));
+    for (float& x : v) x = d(rng);
+    return v;
+  };
+  std::vector<float> x = filled(kTokens * dm), y = filled(kTokens * dm), w = filled(dm), gate = filled(kTokens * ff),
+                     up = filled(kTokens * ff), qk = filled(kTokens * (qd + kd)), o = filled(kTokens * qd);
+  std::vector<std::byte> conv(static_cast<size_t>(std::max({dm, ff, qd})) * 2 * kTokens);
+  std::vector<int32_t> pos(kTokens);
+  for (int64_t t = 0; t < kTokens; ++t) pos[static_cast<size_t>(t)] = static_cast<int32_t>(t);
+  RopeParams rp;
+  rp.n_dims = static_cast<int>(m.head_dim);
+  // The norms, residual adds and rotary embedding run on the calling thread between the
+  // matmuls (as the forward pass runs them); the conversions and SwiGLU inside the matmuls' jobs.
+  auto layer = [&] {
+    for (int k = 0; k < 2; ++k) {
+      for (int64_t t = 0; t < kTokens; ++t) rms_norm(x.data() + t * dm, w.data(), 1e-5f, y.data() + t * dm, dm);
+      add(x.data(), y.data(), x.data(), kTokens * dm);
+    }
+    rope(qk.data(), kTokens, m.n_head + m.n_kv_head, m.head_dim, pos.data(), rp);
+    pool.parallel_for(kTokens, 1, [&](int64_t t0, int64_t t1, int) {
+      for (int64_t t = t0; t < t1; ++t) {
+        std::byte* ct = conv.data() + static_cast<size_t>(t) * conv.size() / kTokens;
+        for (int k = 0; k < 2; ++k) convert(y.data() + t * dm, ct, dm);
+        swiglu(gate.data() + t * ff, up.data() + t * ff, gate.data() + t * ff, ff);
+        convert(gate.data() + t * ff, ct, ff);
+        convert(o.data() + t * qd, ct, qd);
+      }
+    });
+  };
+  layer();  // warm-up
+  const plan::ModelDesc::VectorWork v = m.vector_elements_per_layer();
+  return 4.0 * kTokens * (v.replicated + v.split) / median_of(quick ? 5 : 21, layer);
 }
 
 // All-reduce of n floats across the group: seconds, best of many.
@@ -201,13 +361,18 @@ std::string local_catalog(const std::string& model_path, Collective* world, bool
   }
   const gguf::File f = gguf::File::open(model_path);
   const Rates rates = kernel_rates(layer_matrices(f), quick);
+  const plan::ModelDesc desc = plan::model_from_gguf(f);
+  const double attn_flops = attention_rate(desc, ThreadPool::global(), quick);
+  const double vector_bps = vector_rate(desc, ThreadPool::global(), quick);
   if (world != nullptr) world->broadcast(&done, sizeof(done), 0);
-  fmt::print(stderr, "calibrate: {} threads: weights streamed at {:.1f} GB/s (one token), GEMM {:.1f} GFLOP/s (128 tokens)\n",
-             ThreadPool::global().size(), rates.stream_bps / 1e9, rates.gemm_flops / 1e9);
+  fmt::print(stderr,
+             "calibrate: {} threads: weights streamed at {:.1f} GB/s (one token), GEMM {:.1f} GFLOP/s (128 tokens), "
+             "attention {:.1f} GFLOP/s (512-token prompt), vector work {:.1f} GB/s\n",
+             ThreadPool::global().size(), rates.stream_bps / 1e9, rates.gemm_flops / 1e9, attn_flops / 1e9, vector_bps / 1e9);
   auto num = [](double v, const std::string& src) { return nlohmann::json{{"value", v}, {"source", src}}; };
   const std::string src = fmt::format("measured on {} by tandem plan --calibrate with {} ({} threads)", host,
                                       std::filesystem::path(model_path).filename().string(), ThreadPool::global().size());
-  const nlohmann::json chip = {
+  nlohmann::json chip = {
       {"kind", "chip"}, {"name", "local"}, {"title", fmt::format("this machine ({}, {} cores)", host, cores)},
       {"family", "cpu"}, {"dies", 1},
       {"bf16_tflops", num(rates.gemm_flops / 1e12, src + ": the weight type's GEMM at 128 tokens")},
@@ -221,6 +386,10 @@ std::string local_catalog(const std::string& model_path, Collective* world, bool
       {"scale_out_gbps", num(beta_bps / 1e9, comm_source)},
       {"scale_out_latency_us", num(alpha * 1e6, comm_source)},
       {"power_w", num(0, "not measured")}};
+  if (attn_flops > 0)
+    chip["attention_tflops"] = num(attn_flops / 1e12, src + ": the attention kernels over one layer of a 512-token prompt, f16 KV");
+  if (vector_bps > 0)
+    chip["vector_gbps"] = num(vector_bps / 1e9, src + ": one layer's norms, adds, conversions, SwiGLU and rotary embedding, 128 tokens");
   const nlohmann::json system = {{"kind", "system"}, {"name", "local"}, {"title", chip["title"]}, {"chip", "local"},
                                  {"topology", "shared memory"}, {"chips", num(1, "this machine")},
                                  {"scale_up_domain", num(1, "this machine")}, {"power_kw", num(0, "not measured")}};

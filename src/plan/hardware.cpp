@@ -116,6 +116,8 @@ Catalog Catalog::parse_entries(const std::vector<std::pair<std::string, std::str
       x.scale_out_gbps = r.number("scale_out_gbps");
       x.scale_out_latency_us = r.number("scale_out_latency_us");
       x.power_w = r.number("power_w");
+      x.attention_tflops = r.number("attention_tflops", false);
+      x.vector_gbps = r.number("vector_gbps", false);
       c.chips_.push_back(std::move(x));
     } else if (kind == "system") {
       System x;

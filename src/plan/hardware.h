@@ -26,6 +26,11 @@ struct Chip {
   Sourced scale_up_gbps, scale_up_latency_us;    // per chip, per direction
   Sourced scale_out_gbps, scale_out_latency_us;  // per chip, per direction
   Sourced power_w;
+  // Measured profiles only (tandem plan --calibrate): the rate of tandem's attention kernels
+  // (FLOP/s as attn_flops_per_token counts them; otherwise bf16_tflops stands for it) and of its
+  // per-token vector work (norms, residual adds, activation conversion, SwiGLU, rotary
+  // embedding: GB/s of f32 elements; otherwise folded into the family's step_overhead).
+  Sourced attention_tflops, vector_gbps;
 };
 
 struct System {

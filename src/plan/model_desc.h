@@ -60,6 +60,14 @@ struct ModelDesc {
   // per head kv_lora + rope for the scores, kv_lora for the values); otherwise per head the
   // full key and value widths.
   double attn_flops_per_token(double context, bool absorbed) const;
+  // f32 elements of one token's vector work in one layer: norms, residual adds and activation
+  // conversion over d_model (`replicated`: every rank of a tensor group does them), and SwiGLU,
+  // conversion of the FFN's and attention's outputs, rotary embedding and the KV store over the
+  // FFN width and the heads (`split` over the group).
+  struct VectorWork {
+    double replicated = 0, split = 0;
+  };
+  VectorWork vector_elements_per_layer() const;
   // FLOPs of one token through every weight matrix (2 x active_params()).
   double linear_flops_per_token() const { return 2.0 * static_cast<double>(active_params()); }
 

@@ -61,6 +61,7 @@ namespace {
 // One compute unit (a die) of the system's chip, with its family's efficiencies.
 struct Unit {
   double gemm_peak, attn_peak, mem_bw, mem_bytes;  // FLOP/s, FLOP/s, B/s, B
+  double vec_bw;                                   // B/s of per-token vector work; 0: not modelled
   double up_bw, up_lat, out_bw, out_lat;           // B/s, s
   double gemm_eff, attn_eff, mem_eff, comm_eff, overlap, a2a_lat, step_overhead;
   int domain_units;  // units in one scale-up domain
@@ -77,7 +78,8 @@ Unit unit_of(const Catalog::Resolved& hw, Precision p) {
   if (p == Precision::INT8) peak = c.int8_tops.known() ? c.int8_tops.value : c.fp8_tflops.known() ? c.fp8_tflops.value : peak;
   Unit u{};
   u.gemm_peak = peak * 1e12 / d;
-  u.attn_peak = c.bf16_tflops.value * 1e12 / d;
+  u.attn_peak = (c.attention_tflops.known() ? c.attention_tflops.value : c.bf16_tflops.value) * 1e12 / d;
+  u.vec_bw = c.vector_gbps.known() ? c.vector_gbps.value * 1e9 / d : 0;
   u.mem_bw = c.memory_tbps.value * 1e12 / d;
   u.mem_bytes = c.memory_gb.value * 1e9 / d;
   u.up_bw = c.scale_up_gbps.value * 1e9 / d;
@@ -182,6 +184,12 @@ Step step(const Shape& s, const Unit& u, double tokens, double context, double k
   add(st, u, "attention projections", 2 * tokens * proj, proj * s.wb);
   const double kv = kv_sequences * context * m.kv_bytes_per_token(kv_bytes_elem) * s.frac / s.kv_split;
   add(st, u, "attention", tokens * m.attn_flops_per_token(context, absorbed) * s.frac / tp, kv, true);
+  if (u.vec_bw > 0) {  // measured profiles: norms, adds, conversions, SwiGLU, rotary embedding
+    const ModelDesc::VectorWork v = m.vector_elements_per_layer();
+    const double bytes = 4 * tokens * s.layers * (v.replicated + v.split / tp);
+    st.costs.push_back({"vector work", 0, bytes, bytes / u.vec_bw, false});
+    st.compute += bytes / u.vec_bw;
+  }
   if (s.dense_layers > 0) {
     const double w = static_cast<double>(m.dense_ffn_params()) * s.dense_layers / tp;
     add(st, u, "dense FFN", 2 * tokens * w, w * s.wb);
@@ -258,6 +266,7 @@ Estimate estimate(const ModelDesc& m, const Catalog::Resolved& hw, int chips, co
     const double share = static_cast<double>(p.ranks()) / e.units;
     u.gemm_peak /= share;
     u.attn_peak /= share;
+    u.vec_bw /= share;
     u.mem_bw /= share;
     u.mem_bytes /= share;
     e.units = p.ranks();

@@ -12,6 +12,8 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/error.h"
 #include "plan/frontier.h"
@@ -66,12 +68,14 @@ TEST(ModelDesc, BuiltInModelsHaveTheirPublishedSizes) {
 
 // A made-up chip (100 TFLOPS, 1 TB/s, 100 GB, every efficiency 1, no overlap) in a system of 8
 // with a scale-up domain of 4.
-Catalog made_up() {
+// extra: more chip fields, {name: value}.
+Catalog made_up(const std::vector<std::pair<std::string, double>>& extra = {}) {
   auto num = [](double v) { return nlohmann::json{{"value", v}, {"source", "made up for the test"}}; };
-  const nlohmann::json chip = {{"kind", "chip"}, {"name", "c"}, {"title", "C"}, {"family", "f"}, {"bf16_tflops", num(100)},
+  nlohmann::json chip = {{"kind", "chip"}, {"name", "c"}, {"title", "C"}, {"family", "f"}, {"bf16_tflops", num(100)},
                                {"memory_gb", num(100)}, {"memory_tbps", num(1)}, {"scale_up_gbps", num(100)},
                                {"scale_up_latency_us", num(2)}, {"scale_out_gbps", num(10)}, {"scale_out_latency_us", num(5)},
                                {"power_w", num(500)}};
+  for (const auto& [k, v] : extra) chip[k] = num(v);
   const nlohmann::json sys = {{"kind", "system"}, {"name", "s"}, {"title", "S"}, {"chip", "c"}, {"topology", "switched"},
                               {"chips", num(8)}, {"scale_up_domain", num(4)}, {"power_kw", num(5)}};
   const nlohmann::json fam = {{"kind", "family"}, {"name", "f"}, {"title", "F"}, {"gemm", num(1)}, {"attention", num(1)},
@@ -111,6 +115,36 @@ TEST(Perf, AMemoryBoundDecodeStepReadsEveryWeightAndTheKVOnce) {
   const Estimate over = estimate(m, hw, 1, Plan{}, big);
   EXPECT_FALSE(over.fits);
   EXPECT_NE(over.reject.find("memory"), std::string::npos) << over.reject;
+}
+
+TEST(Perf, MeasuredAttentionAndVectorRatesAddTheirOwnTerms) {
+  const ModelDesc m = *builtin_model("llama-3-8b");
+  // Per token and layer: 2 norms, 2 adds, 2 conversions over 4096; SwiGLU and a conversion over
+  // 14336; rotary q (32 heads) and k (8), the KV store (2 x 8), the output's conversion (32) of 128.
+  const ModelDesc::VectorWork v = m.vector_elements_per_layer();
+  EXPECT_EQ(v.replicated, 6 * 4096);
+  EXPECT_EQ(v.split, 2 * 14336 + 128 * (2 * 32 + 3 * 8));
+  Workload w;
+  w.in = 1000;
+  w.out = 2;
+  w.batch = 1;
+  const Catalog base_cat = made_up(), cat = made_up({{"attention_tflops", 1}, {"vector_gbps", 10}});
+  for (int tp : {1, 2}) {
+    const Plan p{tp, 1, 1, 1};
+    const Estimate base = estimate(m, base_cat.resolve("s"), tp, p, w), e = estimate(m, cat.resolve("s"), tp, p, w);
+    // Prefill of 16,384 tokens per chip (a group of tp shares tp x that): attention at 1 TFLOP/s
+    // instead of the 100 of bf16, and the vector work at 10 GB/s (d_model-wide work on every
+    // rank, the rest split).
+    const double sp = 16384 * tp;
+    const double attention = sp * m.attn_flops_per_token(500, false) / tp;
+    const double vector = 4 * sp * 32 * (v.replicated + v.split / tp);
+    EXPECT_NEAR(e.ttft_s - base.ttft_s, attention / 1e12 - attention / 100e12 + vector / 10e9, 1e-9) << "tp " << tp;
+    double named = 0;
+    for (const Cost& c : e.prefill_costs)
+      if (c.name == "vector work") named = c.seconds;
+    EXPECT_NEAR(named, vector / 10e9, 1e-12) << "tp " << tp;
+    for (const Cost& c : base.prefill_costs) EXPECT_NE(c.name, "vector work") << "not modelled without a measured rate";
+  }
 }
 
 TEST(Perf, TensorParallelAllReducesFollowTheAlphaBetaModel) {
@@ -273,6 +307,11 @@ TEST(PlanCli, CalibratesThisMachineAndPredictsWithIt) {
   EXPECT_GT(hw.chip->bf16_tflops.value, 0);
   EXPECT_GT(hw.chip->memory_tbps.value, 0);
   EXPECT_NE(hw.chip->memory_tbps.source.find("measured"), std::string::npos) << hw.chip->memory_tbps.source;
+  // The attention kernels and the per-token vector work, timed on the file's shapes.
+  EXPECT_GT(hw.chip->attention_tflops.value, 0);
+  EXPECT_NE(hw.chip->attention_tflops.source.find("attention"), std::string::npos) << hw.chip->attention_tflops.source;
+  EXPECT_GT(hw.chip->vector_gbps.value, 0);
+  EXPECT_NE(hw.chip->vector_gbps.source.find("measured"), std::string::npos) << hw.chip->vector_gbps.source;
   // Two and four ranks on this one machine share it (CPUs may run more ranks than cores).
   for (const char* plan : {"tp=1", "tp=2", "tp=4"}) {
     text = run("plan -m " + model + " --hardware " + out + " --cluster local --plan " + plan +
