@@ -3,7 +3,7 @@
 
   scripts/bench_plan.py BUILD_DIR MODEL.gguf [ROUNDS]
 
-Each of ROUNDS rounds (default 5):
+Each of ROUNDS rounds (default 7):
 1. `tandem plan --calibrate` under `mpirun -n 2` and `-n 4` measures this machine with tandem's
    own kernels (weights streamed by the one-token kernels, GEMM at 128 tokens, attention over a
    512-token prompt, the per-token vector work) and the group's all-reduce, and writes
@@ -26,7 +26,7 @@ MPI_LOCAL = ["mpirun", "--allow-run-as-root", "--oversubscribe", "--bind-to", "n
 
 def main():
     build, model = sys.argv[1], sys.argv[2]
-    rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 5
+    rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 7
     tandem = os.path.join(build, "tandem")
     os.makedirs(os.path.join(build, "bench"), exist_ok=True)
     cores = os.cpu_count()

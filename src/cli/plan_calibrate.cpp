@@ -98,7 +98,23 @@ Matrices layer_matrices(const gguf::File& f) {
   return m;
 }
 
-// The median of `reps` passes of fn (seconds): the statistic tandem bench reports too.
+// The mean time of fn's passes over at least `window` seconds (and at least `min_reps` passes):
+// the rate over a stretch as long as one of tandem bench's runs, which this machine's speed
+// drifts across (single short passes differ by 20%).
+template <typename F>
+double mean_over(double window, int min_reps, F&& fn) {
+  const auto t0 = Clock::now();
+  int reps = 0;
+  double t = 0;
+  while (reps < min_reps || t < window) {
+    fn();
+    ++reps;
+    t = seconds_since(t0);
+  }
+  return t / reps;
+}
+
+// The median of `reps` passes of fn (seconds).
 template <typename F>
 double median_of(int reps, F&& fn) {
   std::vector<double> t;
@@ -148,14 +164,14 @@ Rates kernel_rates(const Matrices& m, bool quick) {
   };
   pass(1);  // warm-up
   pass(1);
-  // Passes are short (a decode token's worth): many of them, as a tg128 run has 128.
-  r.stream_bps = m.bytes / median_of(quick ? 5 : 25, [&] { pass(1); });
+  // Passes are short (a decode token's worth): many of them over seconds, as a tg128 run.
+  r.stream_bps = m.bytes / mean_over(quick ? 0.2 : 2.0, 5, [&] { pass(1); });
   // GEMMs are compute-bound: a few calls tell the rate (all of them when not in a hurry).
   const size_t n = quick ? std::min<size_t>(m.calls.size(), 4) : m.calls.size();
   double flops = 0;
   for (size_t i = 0; i < n; ++i)
     for (size_t j : m.calls[i].w) flops += 2.0 * static_cast<double>(m.w[j].k) * static_cast<double>(m.w[j].n_out) * kTokens;
-  r.gemm_flops = flops / median_of(quick ? 1 : 3, [&] {
+  r.gemm_flops = flops / mean_over(quick ? 0.0 : 3.0, 1, [&] {
     for (size_t i = 0; i < n; ++i) call(m.calls[i], kTokens);
   });
   return r;
@@ -211,7 +227,7 @@ double attention_rate(const plan::ModelDesc& m, ThreadPool& pool, bool quick) {
   };
   prompt();  // warm-up
   const double flops = 4.0 * static_cast<double>(nh * hd) * static_cast<double>(kCtx * (kCtx + 1) / 2);
-  return flops / median_of(quick ? 3 : 9, prompt);
+  return flops / mean_over(quick ? 0.1 : 1.0, 3, prompt);
 }
 
 // tandem's per-token vector work of one layer over 128 tokens, on the pool as the forward pass
@@ -259,7 +275,7 @@ double vector_rate(const plan::ModelDesc& m, ThreadPool& pool, bool quick) {
   };
   layer();  // warm-up
   const plan::ModelDesc::VectorWork v = m.vector_elements_per_layer();
-  return 4.0 * kTokens * (v.replicated + v.split) / median_of(quick ? 5 : 21, layer);
+  return 4.0 * kTokens * (v.replicated + v.split) / mean_over(quick ? 0.05 : 0.5, 5, layer);
 }
 
 // All-reduce of n floats across the group: seconds, best of many.
