@@ -17,13 +17,14 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "cli/plan_calibrate.h"
 #include "core/error.h"
+#include "core/half.h"
 #include "core/thread_pool.h"
 #include "gguf/file.h"
-#include "core/half.h"
 #include "kernels/attention.h"
 #include "kernels/element_ops.h"
 #include "kernels/matmul.h"
@@ -56,7 +57,8 @@ struct Matrices {
 // as the model loader does, called as the forward pass calls them.
 Matrices layer_matrices(const gguf::File& f) {
   Matrices m;
-  std::vector<std::pair<std::string, size_t>> named;  // "blk.N.attn_q" -> index
+  std::vector<std::pair<std::string, size_t>> named;  // "blk.N.attn_q", index, in file order
+  std::unordered_map<std::string, size_t> index;
   for (const gguf::TensorInfo& t : f.tensors()) {
     if (t.name.rfind("blk.", 0) != 0 || t.n_dims != 2 || !matmul_supported(t.type)) continue;
     WeightMatrix src = WeightMatrix::of(f.view(t));
@@ -67,33 +69,30 @@ Matrices layer_matrices(const gguf::File& f) {
     }
     m.bytes += static_cast<double>(t.nbytes);
     named.emplace_back(t.name.substr(0, t.name.rfind(".weight")), m.w.size());
+    index[named.back().first] = m.w.size();
     m.w.push_back(src);
   }
   if (m.w.empty()) throw_input("--calibrate: {} has no layer matrices with a kernel here", f.name());
-  auto find = [&](const std::string& layer, const char* name) -> int64_t {
-    for (const auto& [n, i] : named)
-      if (n == layer + name) return static_cast<int64_t>(i);
-    return -1;
-  };
+  // The layer's matrices `names` as one call when all are there, unused, and share their k
+  // (and, for gate/up, their rows); i must be one of them.
   std::vector<bool> used(m.w.size());
-  for (const auto& [n, i] : named) {
-    if (used[i]) continue;
-    const std::string layer = n.substr(0, n.rfind('.') + 1);  // "blk.N."
-    const int64_t q = find(layer, "attn_q"), k = find(layer, "attn_k"), v = find(layer, "attn_v");
-    const int64_t gate = find(layer, "ffn_gate"), up = find(layer, "ffn_up");
-    const auto at = [](int64_t j) { return static_cast<size_t>(j); };
-    if (q >= 0 && k >= 0 && v >= 0 && (i == at(q) || i == at(k) || i == at(v)) && !used[at(q)] && !used[at(k)] && !used[at(v)] &&
-        m.w[at(q)].k == m.w[at(k)].k && m.w[at(k)].k == m.w[at(v)].k) {
-      m.calls.push_back({Call::QKV, {at(q), at(k), at(v)}});
-      used[at(q)] = used[at(k)] = used[at(v)] = true;
-    } else if (gate >= 0 && up >= 0 && (i == at(gate) || i == at(up)) && !used[at(gate)] && !used[at(up)] &&
-               m.w[at(gate)].k == m.w[at(up)].k && m.w[at(gate)].n_out == m.w[at(up)].n_out) {
-      m.calls.push_back({Call::GateUp, {at(gate), at(up)}});
-      used[at(gate)] = used[at(up)] = true;
-    } else {
-      m.calls.push_back({Call::Single, {i}});
-      used[i] = true;
+  auto group = [&](const std::string& layer, std::initializer_list<const char*> names, size_t i) {
+    std::vector<size_t> ids;
+    for (const char* n : names) {
+      const auto it = index.find(layer + n);
+      if (it == index.end() || used[it->second] || m.w[it->second].k != m.w[i].k) return std::vector<size_t>{};
+      ids.push_back(it->second);
     }
+    return std::find(ids.begin(), ids.end(), i) != ids.end() ? ids : std::vector<size_t>{};
+  };
+  for (const auto& [name, i] : named) {
+    if (used[i]) continue;
+    const std::string layer = name.substr(0, name.rfind('.') + 1);  // "blk.N."
+    Call c{Call::QKV, group(layer, {"attn_q", "attn_k", "attn_v"}, i)};
+    if (c.w.empty()) c = {Call::GateUp, group(layer, {"ffn_gate", "ffn_up"}, i)};
+    if (c.kind == Call::GateUp && (c.w.empty() || m.w[c.w[0]].n_out != m.w[c.w[1]].n_out)) c = {Call::Single, {i}};
+    for (size_t j : c.w) used[j] = true;
+    m.calls.push_back(std::move(c));
   }
   return m;
 }
@@ -230,8 +229,8 @@ double attention_rate(const plan::ModelDesc& m, ThreadPool& pool, bool quick) {
   return flops / mean_over(quick ? 0.1 : 1.0, 3, prompt);
 }
 
-// tandem's per-token vector work of one layer over 128 tokens, on the pool as the forward pass
-// runs it: two RMS norms, two residual adds and two activation conversions over d_model; SwiGLU
+// tandem's per-token vector work of one layer over 128 tokens, as the forward pass runs it: two
+// RMS norms, two residual adds and two activation conversions over d_model; SwiGLU
 // and a conversion over the FFN width, a conversion over the heads' outputs, rotary q and k.
 // Bytes per second of f32 elements as ModelDesc::vector_elements_per_layer counts them.
 double vector_rate(const plan::ModelDesc& m, ThreadPool& pool, bool quick) {
