@@ -52,6 +52,35 @@ inline __m128 hsum4(__m256 v0, __m256 v1, __m256 v2, __m256 v3) {
   return _mm_unpacklo_ps(_mm256_castps256_ps128(f), _mm256_extractf128_ps(f, 1));
 }
 
+// out[t * os + r] = hsum(lo[r][t] + hi[r][t]) plus the scalar tail from element `from` on: four
+// rows at once when there is no tail. Every tile ends here, so all sum in the same order.
+template <typename L, int NR, int NT>
+__attribute__((always_inline)) inline void store_sums(int64_t k, int64_t from, const char* w, size_t ws, const char* act,
+                                                      size_t as, const __m256 (&lo)[NR][NT], const __m256 (&hi)[NR][NT],
+                                                      float* out, size_t os) {
+  if constexpr (NR == 4) {
+    if (from == k) {
+#pragma GCC unroll 8
+      for (int t = 0; t < NT; ++t)
+        _mm_storeu_ps(out + static_cast<size_t>(t) * os,
+                      hsum4(_mm256_add_ps(lo[0][t], hi[0][t]), _mm256_add_ps(lo[1][t], hi[1][t]),
+                            _mm256_add_ps(lo[2][t], hi[2][t]), _mm256_add_ps(lo[3][t], hi[3][t])));
+      return;
+    }
+  }
+#pragma GCC unroll 8
+  for (int t = 0; t < NT; ++t) {
+    const auto* a = reinterpret_cast<const float*>(act + static_cast<size_t>(t) * as);
+#pragma GCC unroll 8
+    for (int r = 0; r < NR; ++r) {
+      const char* row = w + static_cast<size_t>(r) * ws;
+      float s = hsum(_mm256_add_ps(lo[r][t], hi[r][t]));
+      for (int64_t j = from; j < k; ++j) s += L::one(row, j) * a[j];
+      out[static_cast<size_t>(t) * os + static_cast<size_t>(r)] = s;
+    }
+  }
+}
+
 // [NR rows][k] weights (row r at w + r * ws bytes) . [NT][k] f32 activations (token t at act + t *
 // as bytes) -> out[t * os + r]. Each (row, token) sums the even and the odd 8-element steps in
 // two accumulators, adds them, then the scalar tail: the same order whatever NR and NT, so dot
@@ -96,27 +125,7 @@ void tile(int64_t k, const char* w, size_t ws, const char* act, size_t as, float
     }
     i += 8;
   }
-  if constexpr (NR == 4) {
-    if (i == k) {
-#pragma GCC unroll 8
-      for (int t = 0; t < NT; ++t)
-        _mm_storeu_ps(out + static_cast<size_t>(t) * os,
-                      hsum4(_mm256_add_ps(acc0[0][t], acc1[0][t]), _mm256_add_ps(acc0[1][t], acc1[1][t]),
-                            _mm256_add_ps(acc0[2][t], acc1[2][t]), _mm256_add_ps(acc0[3][t], acc1[3][t])));
-      return;
-    }
-  }
-#pragma GCC unroll 8
-  for (int t = 0; t < NT; ++t) {
-    const auto* a = reinterpret_cast<const float*>(act + static_cast<size_t>(t) * as);
-#pragma GCC unroll 8
-    for (int r = 0; r < NR; ++r) {
-      const char* row = w + static_cast<size_t>(r) * ws;
-      float s = hsum(_mm256_add_ps(acc0[r][t], acc1[r][t]));
-      for (int64_t j = i; j < k; ++j) s += L::one(row, j) * a[j];
-      out[static_cast<size_t>(t) * os + static_cast<size_t>(r)] = s;
-    }
-  }
+  store_sums<L, NR, NT>(k, i, w, ws, act, as, acc0, acc1, out, os);
 }
 
 // Rows [0, nr) of one token in tiles of kMaxRows rows.
@@ -175,25 +184,7 @@ void tile_two_pass(int64_t k, const char* w, size_t ws, const char* act, size_t 
   __m256 even[NR][NT], odd[NR][NT];
   tile_parity<L, NR, NT>(n8, 0, w, ws, act, as, even);
   tile_parity<L, NR, NT>(n8, 1, w, ws, act, as, odd);
-  if constexpr (NR == 4) {
-    if (n8 * 8 == k) {
-#pragma GCC unroll 8
-      for (int t = 0; t < NT; ++t)
-        _mm_storeu_ps(out + static_cast<size_t>(t) * os,
-                      hsum4(_mm256_add_ps(even[0][t], odd[0][t]), _mm256_add_ps(even[1][t], odd[1][t]),
-                            _mm256_add_ps(even[2][t], odd[2][t]), _mm256_add_ps(even[3][t], odd[3][t])));
-      return;
-    }
-  }
-  for (int t = 0; t < NT; ++t) {
-    const auto* a = reinterpret_cast<const float*>(act + static_cast<size_t>(t) * as);
-    for (int r = 0; r < NR; ++r) {
-      const char* row = w + static_cast<size_t>(r) * ws;
-      float s = hsum(_mm256_add_ps(even[r][t], odd[r][t]));
-      for (int64_t j = n8 * 8; j < k; ++j) s += L::one(row, j) * a[j];
-      out[static_cast<size_t>(t) * os + static_cast<size_t>(r)] = s;
-    }
-  }
+  store_sums<L, NR, NT>(k, n8 * 8, w, ws, act, as, even, odd, out, os);
 }
 
 constexpr int kGemmRows = 4;
