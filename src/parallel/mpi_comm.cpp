@@ -176,14 +176,17 @@ void MpiComm::broadcast(void* data, size_t bytes, int root) {
 }
 
 // A few thousand tries back to back (what is about to arrive), then with sleeps of 0.2 ms, so
-// that a rank waiting for its next order costs no core.
+// that a rank waiting for its next order costs no core; after ~2 s of waiting (an idle group,
+// or ranks waiting while one works alone) sleeps of 2 ms, so that the waiting ranks do not
+// interrupt the working ones thousands of times a second.
 void MpiComm::wait(void* request, const char* what) {
   auto* req = static_cast<MPI_Request*>(request);
+  constexpr int kSpin = 2000, kShortSleeps = 10000;
   for (int tries = 0;; ++tries) {
     int done = 0;
     check(MPI_Test(req, &done, MPI_STATUS_IGNORE), what);
     if (done) return;
-    if (tries > 2000) std::this_thread::sleep_for(std::chrono::microseconds(200));
+    if (tries > kSpin) std::this_thread::sleep_for(std::chrono::microseconds(tries > kSpin + kShortSleeps ? 2000 : 200));
   }
 }
 
