@@ -28,6 +28,7 @@
 #include "kernels/attention.h"
 #include "kernels/element_ops.h"
 #include "kernels/matmul.h"
+#include "kernels/quant.h"
 #include "kernels/rope.h"
 #include "parallel/mpi_comm.h"
 #include "plan/model_desc.h"
@@ -229,17 +230,15 @@ double attention_rate(const plan::ModelDesc& m, ThreadPool& pool, bool quick) {
   return flops / mean_over(quick ? 0.1 : 1.0, 3, prompt);
 }
 
-// tandem's per-token vector work of one layer over 128 tokens, as the forward pass runs it: two
-// RMS norms, two residual adds and two activation conversions over d_model; SwiGLU
-// and a conversion over the FFN width, a conversion over the heads' outputs, rotary q and k.
-// Bytes per second of f32 elements as ModelDesc::vector_elements_per_layer counts them.
-double vector_rate(const plan::ModelDesc& m, ThreadPool& pool, bool quick) {
+// tandem's per-token vector work of one layer over 128 tokens between the matrix products, on
+// the calling thread as the forward pass runs it: two RMS norms and two residual adds over
+// d_model, rotary q and k, the f16 KV store of k and v. Bytes per second of f32 elements as
+// ModelDesc::vector_elements_per_layer counts them.
+double vector_rate(const plan::ModelDesc& m, bool quick) {
   constexpr int64_t kTokens = 128;
-  const int64_t dm = m.d_model, ff = m.moe() ? m.expert_ff * (m.n_expert_used + m.n_expert_shared) : m.n_ff;
-  const int64_t qd = m.n_head * m.head_dim, kd = m.n_kv_head * m.head_dim;
-  if (m.mla() || dm <= 0 || ff <= 0 || qd <= 0 || kd <= 0 || dm % 32 != 0 || ff % 32 != 0 || qd % 32 != 0) return 0;
-  const ActQuantizeFn convert = vec_dot_table().act_quantize[static_cast<size_t>(DType::Q8_0)];
-  if (convert == nullptr) return 0;
+  const int64_t dm = m.d_model, qd = m.n_head * m.head_dim, kd = m.n_kv_head * m.head_dim;
+  const QuantizeFn store = quant_ops().quantize[static_cast<size_t>(DType::F16)];
+  if (m.mla() || dm <= 0 || qd <= 0 || kd <= 0 || m.head_dim % 2 != 0 || store == nullptr) return 0;
   std::mt19937 rng(3);
   std::normal_distribution<float> d(0, 1);
   auto filled = [&](int64_t n) {
@@ -247,34 +246,28 @@ double vector_rate(const plan::ModelDesc& m, ThreadPool& pool, bool quick) {
     for (float& x : v) x = d(rng);
     return v;
   };
-  std::vector<float> x = filled(kTokens * dm), y = filled(kTokens * dm), w = filled(dm), gate = filled(kTokens * ff),
-                     up = filled(kTokens * ff), qk = filled(kTokens * (qd + kd)), o = filled(kTokens * qd);
-  std::vector<std::byte> conv(static_cast<size_t>(std::max({dm, ff, qd})) * 2 * kTokens);
+  std::vector<float> x = filled(kTokens * dm), y = filled(kTokens * dm), w = filled(dm), q = filled(kTokens * qd),
+                     k = filled(kTokens * kd), v = filled(kTokens * kd);
+  std::vector<uint16_t> kv(static_cast<size_t>(2 * kTokens * kd));
   std::vector<int32_t> pos(kTokens);
   for (int64_t t = 0; t < kTokens; ++t) pos[static_cast<size_t>(t)] = static_cast<int32_t>(t);
   RopeParams rp;
   rp.n_dims = static_cast<int>(m.head_dim);
-  // The norms, residual adds and rotary embedding run on the calling thread between the
-  // matmuls (as the forward pass runs them); the conversions and SwiGLU inside the matmuls' jobs.
   auto layer = [&] {
-    for (int k = 0; k < 2; ++k) {
+    for (int n = 0; n < 2; ++n) {
       for (int64_t t = 0; t < kTokens; ++t) rms_norm(x.data() + t * dm, w.data(), 1e-5f, y.data() + t * dm, dm);
       add(x.data(), y.data(), x.data(), kTokens * dm);
     }
-    rope(qk.data(), kTokens, m.n_head + m.n_kv_head, m.head_dim, pos.data(), rp);
-    pool.parallel_for(kTokens, 1, [&](int64_t t0, int64_t t1, int) {
-      for (int64_t t = t0; t < t1; ++t) {
-        std::byte* ct = conv.data() + static_cast<size_t>(t) * conv.size() / kTokens;
-        for (int k = 0; k < 2; ++k) convert(y.data() + t * dm, ct, dm);
-        swiglu(gate.data() + t * ff, up.data() + t * ff, gate.data() + t * ff, ff);
-        convert(gate.data() + t * ff, ct, ff);
-        convert(o.data() + t * qd, ct, qd);
-      }
-    });
+    rope(q.data(), kTokens, m.n_head, m.head_dim, pos.data(), rp);
+    rope(k.data(), kTokens, m.n_kv_head, m.head_dim, pos.data(), rp);
+    for (int64_t t = 0; t < kTokens; ++t) {
+      store(k.data() + t * kd, kv.data() + 2 * t * kd, kd);
+      store(v.data() + t * kd, kv.data() + (2 * t + 1) * kd, kd);
+    }
   };
   layer();  // warm-up
-  const plan::ModelDesc::VectorWork v = m.vector_elements_per_layer();
-  return 4.0 * kTokens * (v.replicated + v.split) / mean_over(quick ? 0.05 : 0.5, 5, layer);
+  const plan::ModelDesc::VectorWork e = m.vector_elements_per_layer();
+  return 4.0 * kTokens * (e.replicated + e.split) / mean_over(quick ? 0.05 : 0.5, 5, layer);
 }
 
 // All-reduce of n floats across the group: seconds, best of many.
@@ -378,7 +371,7 @@ std::string local_catalog(const std::string& model_path, Collective* world, bool
   const Rates rates = kernel_rates(layer_matrices(f), quick);
   const plan::ModelDesc desc = plan::model_from_gguf(f);
   const double attn_flops = attention_rate(desc, ThreadPool::global(), quick);
-  const double vector_bps = vector_rate(desc, ThreadPool::global(), quick);
+  const double vector_bps = vector_rate(desc, quick);
   if (world != nullptr) world->broadcast(&done, sizeof(done), 0);
   fmt::print(stderr,
              "calibrate: {} threads: weights streamed at {:.1f} GB/s (one token), GEMM {:.1f} GFLOP/s (128 tokens), "
@@ -404,7 +397,7 @@ std::string local_catalog(const std::string& model_path, Collective* world, bool
   if (attn_flops > 0)
     chip["attention_tflops"] = num(attn_flops / 1e12, src + ": the attention kernels over one layer of a 512-token prompt, f16 KV");
   if (vector_bps > 0)
-    chip["vector_gbps"] = num(vector_bps / 1e9, src + ": one layer's norms, adds, conversions, SwiGLU and rotary embedding, 128 tokens");
+    chip["vector_gbps"] = num(vector_bps / 1e9, src + ": one layer's norms, residual adds, rotary embedding and KV store, 128 tokens");
   const nlohmann::json system = {{"kind", "system"}, {"name", "local"}, {"title", chip["title"]}, {"chip", "local"},
                                  {"topology", "shared memory"}, {"chips", num(1, "this machine")},
                                  {"scale_up_domain", num(1, "this machine")}, {"power_kw", num(0, "not measured")}};

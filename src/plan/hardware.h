@@ -28,8 +28,8 @@ struct Chip {
   Sourced power_w;
   // Measured profiles only (tandem plan --calibrate): the rate of tandem's attention kernels
   // (FLOP/s as attn_flops_per_token counts them; otherwise bf16_tflops stands for it) and of its
-  // per-token vector work (norms, residual adds, activation conversion, SwiGLU, rotary
-  // embedding: GB/s of f32 elements; otherwise folded into the family's step_overhead).
+  // per-token vector work between the matrix products (norms, residual adds, rotary embedding,
+  // KV store: GB/s of f32 elements; otherwise folded into the family's step_overhead).
   Sourced attention_tflops, vector_gbps;
 };
 

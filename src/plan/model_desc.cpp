@@ -46,12 +46,11 @@ double ModelDesc::attn_flops_per_token(double context, bool absorbed) const {
 
 ModelDesc::VectorWork ModelDesc::vector_elements_per_layer() const {
   VectorWork v;
-  v.replicated = 6.0 * static_cast<double>(d_model);  // 2 norms, 2 residual adds, 2 conversions
-  const double ff = moe() ? static_cast<double>(expert_ff * (n_expert_used + n_expert_shared)) : static_cast<double>(n_ff);
+  v.replicated = 4.0 * static_cast<double>(d_model);  // 2 norms, 2 residual adds
   const double qk = mla() ? static_cast<double>(qk_nope_dim + qk_rope_dim) : static_cast<double>(head_dim);
   const double kv_heads = mla() ? 1.0 : static_cast<double>(n_kv_head);
-  // SwiGLU and the down projection's input; rotary q and k, the KV store, the output's input.
-  v.split = 2.0 * ff + qk * (2.0 * static_cast<double>(n_head) + 3.0 * kv_heads);
+  // Rotary q and k, the KV store of k and v.
+  v.split = qk * (static_cast<double>(n_head) + 3.0 * kv_heads);
   return v;
 }
 

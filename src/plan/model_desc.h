@@ -60,10 +60,10 @@ struct ModelDesc {
   // per head kv_lora + rope for the scores, kv_lora for the values); otherwise per head the
   // full key and value widths.
   double attn_flops_per_token(double context, bool absorbed) const;
-  // f32 elements of one token's vector work in one layer: norms, residual adds and activation
-  // conversion over d_model (`replicated`: every rank of a tensor group does them), and SwiGLU,
-  // conversion of the FFN's and attention's outputs, rotary embedding and the KV store over the
-  // FFN width and the heads (`split` over the group).
+  // f32 elements of one token's vector work in one layer between the matrix products: norms and
+  // residual adds over d_model (`replicated`: every rank of a tensor group does them), rotary
+  // embedding and the KV store over the heads (`split` over the group). Activation conversion
+  // and SwiGLU run inside the matrix products' jobs and are part of the GEMM rate.
   struct VectorWork {
     double replicated = 0, split = 0;
   };
