@@ -184,7 +184,7 @@ Step step(const Shape& s, const Unit& u, double tokens, double context, double k
   add(st, u, "attention projections", 2 * tokens * proj, proj * s.wb);
   const double kv = kv_sequences * context * m.kv_bytes_per_token(kv_bytes_elem) * s.frac / s.kv_split;
   add(st, u, "attention", tokens * m.attn_flops_per_token(context, absorbed) * s.frac / tp, kv, true);
-  if (u.vec_bw > 0) {  // measured profiles: norms, adds, conversions, SwiGLU, rotary embedding
+  if (u.vec_bw > 0) {  // measured profiles: norms, residual adds, rotary embedding, KV store
     const ModelDesc::VectorWork v = m.vector_elements_per_layer();
     const double bytes = 4 * tokens * s.layers * (v.replicated + v.split / tp);
     st.costs.push_back({"vector work", 0, bytes, bytes / u.vec_bw, false});
