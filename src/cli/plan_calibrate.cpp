@@ -25,7 +25,7 @@
 #include "core/half.h"
 #include "core/thread_pool.h"
 #include "gguf/file.h"
-#include "kernels/attention.h"
+#include "kernels/attend.h"
 #include "kernels/element_ops.h"
 #include "kernels/matmul.h"
 #include "kernels/quant.h"
@@ -177,49 +177,41 @@ Rates kernel_rates(const Matrices& m, bool quick) {
   return r;
 }
 
-// tandem's attention (as model/batch_forward.cpp runs it: per query and KV head, the keys of
-// each 32-position block through the f16 kernel's gemm against the group's query heads, softmax,
-// then the values by weighted_rows) over one layer of a 512-token prompt in 128-token chunks,
-// f16 KV by position: FLOP/s as ModelDesc::attn_flops_per_token counts them.
+// tandem's attention (kernels/attend.h, as BatchForward::attention runs it per query and KV head)
+// over one layer of a 512-token prompt in 128-token chunks, f16 KV by position in 32-position
+// blocks: FLOP/s as ModelDesc::attn_flops_per_token counts them.
 double attention_rate(const plan::ModelDesc& m, ThreadPool& pool, bool quick) {
   const int64_t nh = m.n_head, nkv = m.n_kv_head, hd = m.head_dim;
   if (m.mla() || nh <= 0 || nkv <= 0 || nh % nkv != 0 || hd <= 0) return 0;
   const int64_t group = nh / nkv;
   constexpr int64_t kCtx = 512, kChunk = 128, kBlock = 32;
-  const VecDotKernel& kern = vec_dot_table().by_weight[static_cast<size_t>(DType::F16)];
-  const WeightedRowsFn weighted_rows = attention_ops().weighted_rows[static_cast<size_t>(DType::F16)];
-  if (kern.dot == nullptr || kern.act_type != DType::F32 || weighted_rows == nullptr) return 0;
+  const AttendKernels kern = AttendKernels::of(DType::F16, hd);
   std::mt19937 rng(2);
   std::normal_distribution<float> d(0, 1);
-  const size_t row = static_cast<size_t>(nkv * hd);  // elements per position
-  std::vector<uint16_t> keys(kCtx * row), values(kCtx * row);
+  const size_t row = static_cast<size_t>(nkv * hd) * sizeof(uint16_t);  // bytes per position
+  std::vector<uint16_t> keys(kCtx * row / 2), values(kCtx * row / 2);
   for (auto& v : keys) v = to_f16(0.3f * d(rng)).bits;
   for (auto& v : values) v = to_f16(d(rng)).bits;
   std::vector<float> q(static_cast<size_t>(kCtx * nh * hd));
   for (float& v : q) v = d(rng);
-  const size_t s_stride = kCtx, per_thread = static_cast<size_t>(group) * (s_stride + static_cast<size_t>(hd));
+  // Per thread: scores, the group's outputs, its converted query heads.
+  const size_t s_stride = kCtx, per_thread = static_cast<size_t>(group) * (s_stride + static_cast<size_t>(hd) * 2 + 64);
   std::vector<float> scratch(per_thread * static_cast<size_t>(pool.size()));
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   auto chunk = [&](int64_t c0) {
     pool.run(kChunk * nkv, [&](int64_t task, int thread) {
-      const int64_t r = c0 + task / nkv, kvh = task % nkv, n_keys = r + 1;
+      const int64_t r = c0 + task / nkv, kvh = task % nkv;
       float* s = scratch.data() + static_cast<size_t>(thread) * per_thread;
       float* out = s + static_cast<size_t>(group) * s_stride;
-      const float* qv = q.data() + (r * nh + kvh * group) * hd;
-      for (int64_t j = 0; j < n_keys; j += kBlock) {
-        const int slots = static_cast<int>(std::min(kBlock, n_keys - j));
-        const uint16_t* kp = keys.data() + static_cast<size_t>(j) * row + static_cast<size_t>(kvh * hd);
-        if (kern.gemm)
-          kern.gemm(hd, kp, row * 2, slots, qv, static_cast<size_t>(hd) * 4, static_cast<int>(group), s + j, s_stride);
-        else
-          for (int64_t h = 0; h < group; ++h)
-            for (int i = 0; i < slots; ++i) kern.dot(hd, kp + static_cast<size_t>(i) * row, row * 2, 1, qv + h * hd, s + h * s_stride + j + i);
-      }
-      for (int64_t h = 0; h < group; ++h) softmax(s + static_cast<size_t>(h) * s_stride, n_keys, scale);
-      std::fill(out, out + group * hd, 0.0f);
-      for (int64_t j = 0; j < n_keys; j += kBlock)
-        weighted_rows(values.data() + static_cast<size_t>(j) * row + static_cast<size_t>(kvh * hd), row * 2,
-                      std::min(kBlock, n_keys - j), s + j, s_stride, static_cast<int>(group), out, hd);
+      auto* act = reinterpret_cast<std::byte*>(out + group * hd);
+      const size_t head = static_cast<size_t>(kvh * hd) * sizeof(uint16_t);
+      auto block_at = [&](int64_t j) {
+        const size_t at = static_cast<size_t>(j) * row + head;
+        return std::pair<const std::byte*, const std::byte*>(reinterpret_cast<const std::byte*>(keys.data()) + at,
+                                                             reinterpret_cast<const std::byte*>(values.data()) + at);
+      };
+      attend_group(kern, hd, hd, group, r + 1, kBlock, block_at, row, row, q.data() + (r * nh + kvh * group) * hd, scale,
+                   s, s_stride, act, out);
     });
   };
   auto prompt = [&] {

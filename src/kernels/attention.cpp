@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "kernels/attend.h"
 #include "kernels/quant.h"
 
 namespace tandem {
@@ -40,6 +41,20 @@ AttentionOps build(Isa isa) {
 
 const AttentionOps& attention_ops(Isa isa) {
   return isa_table<AttentionOps>(isa, "attention_ops", build);
+}
+
+AttendKernels AttendKernels::of(DType kv_type, int64_t head_dim) {
+  const VecDotTable& table = vec_dot_table();
+  AttendKernels k;
+  k.keys = table.by_weight[static_cast<size_t>(kv_type)];
+  if (k.keys.act_type != DType::F32) {
+    k.act_quantize = table.act_quantize[static_cast<size_t>(k.keys.act_type)];
+    k.act_row = row_bytes(k.keys.act_type, head_dim);
+  }
+  k.weighted_rows = attention_ops().weighted_rows[static_cast<size_t>(kv_type)];
+  TANDEM_CHECK(k.keys.dot && (k.keys.act_type == DType::F32 || k.act_quantize) && k.weighted_rows,
+               "no attention kernel for KV type {}", dtype_name(kv_type));
+  return k;
 }
 
 }  // namespace tandem

@@ -5,7 +5,7 @@
 #include <cstring>
 
 #include "core/error.h"
-#include "kernels/attention.h"
+#include "kernels/attend.h"
 #include "kernels/element_ops.h"
 #include "kernels/get_rows.h"
 #include "kernels/quant.h"
@@ -239,58 +239,26 @@ void BatchForward::gather_logits(int64_t n_out) {
 void BatchForward::attention(int64_t layer, std::span<const SeqStep> seqs, int64_t n) {
   const int64_t n_head = hp_.n_head, n_kv = hp_.n_head_kv, hd = hp_.head_dim_k, hdv = hp_.head_dim_v;
   const int64_t group = n_head / n_kv, bt = layout_.block_tokens();
-  const DType kv_type = layout_.dtype();
-  const VecDotTable& table = vec_dot_table();
-  const VecDotKernel& kern = table.by_weight[static_cast<size_t>(kv_type)];
-  const ActQuantizeFn act_quantize =
-      kern.act_type == DType::F32 ? nullptr : table.act_quantize[static_cast<size_t>(kern.act_type)];
-  TANDEM_CHECK(kern.dot && (kern.act_type == DType::F32 || act_quantize), "no kernel for KV type {}",
-               dtype_name(kv_type));
-  const WeightedRowsFn weighted_rows = attention_ops().weighted_rows[static_cast<size_t>(kv_type)];
+  const AttendKernels kern = AttendKernels::of(layout_.dtype(), hd);
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  const size_t krow = layout_.key_row_bytes();
-  const size_t act_row = kern.act_type == DType::F32 ? static_cast<size_t>(hd) * sizeof(float) : row_bytes(kern.act_type, hd);
   const float* q = q_.as<float>();
   float* attn = attn_.as<float>();
-  const int step = std::max(1, kern.max_rows);
   const size_t s_stride = static_cast<size_t>(max_pos_ + bt);  // floats per head's scores
   const size_t scores_bytes = align64(floats(group * static_cast<int64_t>(s_stride), 1));
   pool_->run(n * n_kv, [&](int64_t task, int thread) {
     const int64_t r = task / n_kv, kvh = task % n_kv, h0 = kvh * group;
     const SeqStep& sq = seqs[static_cast<size_t>(seq_[static_cast<size_t>(r)])];
-    const int64_t n_keys = pos_[static_cast<size_t>(r)] + 1;
     std::byte* mine = scratch_.data() + static_cast<size_t>(thread) * scratch_stride_;
-    auto* s = reinterpret_cast<float*>(mine);  // [group][s_stride]
-    const float* qv = q + (r * n_head + h0) * hd;  // the group's query heads, hd floats apart
-    const std::byte* act = reinterpret_cast<const std::byte*>(qv);
-    if (act_quantize) {
-      for (int64_t h = 0; h < group; ++h) act_quantize(qv + h * hd, mine + scores_bytes + static_cast<size_t>(h) * act_row, hd);
-      act = mine + scores_bytes;
-    }
     const size_t koff = layout_.key_head_offset(kvh), voff = layout_.value_head_offset(kvh);
-    for (int64_t j = 0; j < n_keys; j += bt) {
+    auto block_at = [&](int64_t j) {
       std::byte* block = sq.blocks[static_cast<size_t>(j / bt)];
-      const int64_t slots = std::min(bt, n_keys - j);
-      const std::byte* keys = layout_.key_row(block, layer, 0) + koff;
-      if (kern.gemm) {
-        kern.gemm(hd, keys, krow, static_cast<int>(slots), act, act_row, static_cast<int>(group), s + j, s_stride);
-        continue;
-      }
-      for (int64_t h = 0; h < group; ++h)
-        for (int64_t i = 0; i < slots; i += step) {
-          const int nr = static_cast<int>(std::min<int64_t>(step, slots - i));
-          kern.dot(hd, keys + static_cast<size_t>(i) * krow, krow, nr, act + static_cast<size_t>(h) * act_row,
-                   s + static_cast<size_t>(h) * s_stride + j + i);
-        }
-    }
-    for (int64_t h = 0; h < group; ++h) softmax(s + static_cast<size_t>(h) * s_stride, n_keys, scale);
-    float* out = attn + (r * n_head + h0) * hdv;  // the group's outputs, hdv floats apart
-    std::fill(out, out + group * hdv, 0.0f);
-    for (int64_t j = 0; j < n_keys; j += bt) {
-      std::byte* block = sq.blocks[static_cast<size_t>(j / bt)];
-      weighted_rows(layout_.value_row(block, layer, 0) + voff, layout_.value_row_bytes(), std::min(bt, n_keys - j),
-                    s + j, s_stride, static_cast<int>(group), out, hdv);
-    }
+      return std::pair<const std::byte*, const std::byte*>(layout_.key_row(block, layer, 0) + koff,
+                                                           layout_.value_row(block, layer, 0) + voff);
+    };
+    // The group's query heads and outputs, hd and hdv floats apart.
+    attend_group(kern, hd, hdv, group, pos_[static_cast<size_t>(r)] + 1, bt, block_at, layout_.key_row_bytes(),
+                 layout_.value_row_bytes(), q + (r * n_head + h0) * hd, scale, reinterpret_cast<float*>(mine), s_stride,
+                 mine + scores_bytes, attn + (r * n_head + h0) * hdv);
   });
 }
 

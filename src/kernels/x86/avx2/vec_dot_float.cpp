@@ -16,6 +16,7 @@ constexpr int kMaxRows = 4;
 constexpr int kPairTokens = 2;  // the smaller tiles of the remainder
 
 using x86::hsum;
+using x86::hsum4;
 
 // Loaders: 8 weights starting at element i of a row, as f32.
 struct LoadF32 {
@@ -38,19 +39,6 @@ struct LoadBF16 {
   }
   static float one(const void* p, int64_t i) { return bf16_to_fp32(static_cast<const uint16_t*>(p)[i]); }
 };
-
-// The sums of 4 vectors, [hsum(v0), hsum(v1), hsum(v2), hsum(v3)], each added in hsum's own
-// order ((v_i + v_i+4) first, then lanes 0 + 2 and 1 + 3, then those two): the same bits.
-inline __m128 hsum4(__m256 v0, __m256 v1, __m256 v2, __m256 v3) {
-  const __m256 t01 = _mm256_add_ps(_mm256_permute2f128_ps(v0, v1, 0x20), _mm256_permute2f128_ps(v0, v1, 0x31));
-  const __m256 t23 = _mm256_add_ps(_mm256_permute2f128_ps(v2, v3, 0x20), _mm256_permute2f128_ps(v2, v3, 0x31));
-  // [v0: u0+u2, u1+u3, v2: u0+u2, u1+u3 | v1: ..., v3: ...]
-  const __m256 q = _mm256_add_ps(_mm256_shuffle_ps(t01, t23, _MM_SHUFFLE(1, 0, 1, 0)),
-                                 _mm256_shuffle_ps(t01, t23, _MM_SHUFFLE(3, 2, 3, 2)));
-  // [v0, v2, v0, v2 | v1, v3, v1, v3]
-  const __m256 f = _mm256_add_ps(_mm256_shuffle_ps(q, q, _MM_SHUFFLE(2, 0, 2, 0)), _mm256_shuffle_ps(q, q, _MM_SHUFFLE(3, 1, 3, 1)));
-  return _mm_unpacklo_ps(_mm256_castps256_ps128(f), _mm256_extractf128_ps(f, 1));
-}
 
 // out[t * os + r] = hsum(lo[r][t] + hi[r][t]) plus the scalar tail from element `from` on: four
 // rows at once when there is no tail. Every tile ends here, so all sum in the same order.
