@@ -11,6 +11,7 @@
 
 #include "core/half.h"
 #include "kernels/vec_dot.h"
+#include "kernels/x86/avx512/reduce_many.h"
 
 namespace tandem::avx512 {
 namespace {
@@ -61,19 +62,23 @@ struct BF16Fmt {
   static __m512 madd(__m512 acc, W w, A a) { return _mm512_dpbf16_ps(acc, (__m512bh)w, (__m512bh)a); }
 };
 
-// acc[t * NR + r] += the products of elements [i0, i1) for r < NR, t < NT: [NR rows][k]
-// weights (row r at w + r * ws bytes) . [NT][k] activations (row t at act + t * as bytes).
-// Elements are taken in order, one accumulator per (row, token), so a (row, token) result does
+// The products of elements [i0, i1) for NR rows x NT tokens: [NR rows][k] weights (row r at
+// w + r * ws bytes) . [NT][k] activations (row t at act + t * as bytes), one accumulator per
+// (row, token), [t][r]. They start from zero on the first slice of k (else from acc_io); on the
+// last (out not null) their sums go to out[t * out_stride + r], else back to acc_io. Elements
+// are taken in order and each sum in reduce_many's fixed order, so a (row, token) result does
 // not depend on NR, NT or how [0, k) is split: dot and gemm agree bit for bit. Each row
 // prefetches (into L2) the same place 2 * NR rows further on.
 template <typename F, int NR, int NT>
-void tile(int64_t i0, int64_t i1, int64_t k, const char* w, size_t ws, const char* act, size_t as, __m512* acc_io) {
-  // [t][r] accumulators. GCC keeps them in registers only if every loop over them is unrolled
-  // early (the pragmas); otherwise it stores all of them on every step. Explicit loads and
-  // stores: a plain copy loop becomes memcpy, which pins acc to the stack too.
+void tile(int64_t i0, int64_t i1, const char* w, size_t ws, const char* act, size_t as, __m512* acc_io, bool first,
+          float* out, size_t out_stride) {
+  // GCC keeps the accumulators in registers only if every loop over them is unrolled early
+  // (the pragmas); otherwise it stores all of them on every step. Explicit loads and stores: a
+  // plain copy loop becomes memcpy, which pins acc to the stack too.
   __m512 acc[NT * NR];
 #pragma GCC unroll 16
-  for (int j = 0; j < NT * NR; ++j) acc[j] = _mm512_load_ps(reinterpret_cast<const float*>(acc_io + j));
+  for (int j = 0; j < NT * NR; ++j)
+    acc[j] = first ? _mm512_setzero_ps() : _mm512_load_ps(reinterpret_cast<const float*>(acc_io + j));
   // One step of kStep elements from i, loading with mask m: the full steps with a constant
   // mask, the tail (at most one step) with its own.
   auto step = [&](int64_t i, auto m) __attribute__((always_inline)) {
@@ -94,11 +99,20 @@ void tile(int64_t i0, int64_t i1, int64_t k, const char* w, size_t ws, const cha
   int64_t i = i0;
   for (; i + F::kStep <= i1; i += F::kStep) step(i, F::mask(F::kStep));
   if (i < i1) step(i, F::mask(i1 - i));
+  if (out == nullptr) {
 #pragma GCC unroll 16
-  for (int j = 0; j < NT * NR; ++j) _mm512_store_ps(reinterpret_cast<float*>(acc_io + j), acc[j]);
+    for (int j = 0; j < NT * NR; ++j) _mm512_store_ps(reinterpret_cast<float*>(acc_io + j), acc[j]);
+    return;
+  }
+  float sums[NT * NR];
+  reduce_many<NT * NR>(acc, sums);
+#pragma GCC unroll 16
+  for (int t = 0; t < NT; ++t)
+#pragma GCC unroll 16
+    for (int r = 0; r < NR; ++r) out[static_cast<size_t>(t) * out_stride + r] = sums[t * NR + r];
 }
 
-using TileFn = void (*)(int64_t, int64_t, int64_t, const char*, size_t, const char*, size_t, __m512*);
+using TileFn = void (*)(int64_t, int64_t, const char*, size_t, const char*, size_t, __m512*, bool, float*, size_t);
 
 // tiles<F>[(nr - 1) * kMaxTokens + (nt - 1)]
 template <typename F, int... I>
@@ -110,7 +124,8 @@ constexpr auto tiles = make_tiles<F>(std::make_integer_sequence<int, kMaxRows * 
 
 // Blocks of up to kBlock rows x kBlock tokens; within a block, k is walked in slices of kSlice
 // bytes of weight row so the block's slices of weights and activations stay in L1 while every
-// (row, token) tile passes over them (accumulators wait in `acc` between slices).
+// (row, token) tile passes over them (accumulators wait in `acc` between slices; a k of one
+// slice never stores them).
 constexpr int kBlock = 4 * kMaxRows;
 constexpr int64_t kSliceBytes = 512;
 
@@ -125,27 +140,18 @@ void gemm(int64_t k, const void* w, size_t w_stride, int nr, const void* act, si
     const int bt = nt - tb < kBlock ? nt - tb : kBlock;
     for (int rb = 0; rb < nr; rb += kBlock) {
       const int br = nr - rb < kBlock ? nr - rb : kBlock;
-      for (int j = 0; j < bt * br; ++j) acc[j] = _mm512_setzero_ps();
       for (int64_t i0 = 0; i0 < k; i0 += slice) {
         const int64_t i1 = k - i0 < slice ? k : i0 + slice;
         for (int t = 0; t < bt; t += kMaxTokens) {
           const int mt = bt - t < kMaxTokens ? bt - t : kMaxTokens;
           for (int r = 0; r < br; r += kMaxRows) {
             const int mr = br - r < kMaxRows ? br - r : kMaxRows;
+            float* o = i1 == k ? out + static_cast<size_t>(tb + t) * out_stride + rb + r : nullptr;
             tiles<F>[(mr - 1) * kMaxTokens + (mt - 1)](
-                i0, i1, k, wp + static_cast<size_t>(rb + r) * w_stride, w_stride,
-                ap + static_cast<size_t>(tb + t) * act_stride, act_stride, acc + (t * br + r * mt));
+                i0, i1, wp + static_cast<size_t>(rb + r) * w_stride, w_stride,
+                ap + static_cast<size_t>(tb + t) * act_stride, act_stride, acc + (t * br + r * mt), i0 == 0, o,
+                out_stride);
           }
-        }
-      }
-      for (int t = 0; t < bt; t += kMaxTokens) {
-        const int mt = bt - t < kMaxTokens ? bt - t : kMaxTokens;
-        for (int r = 0; r < br; r += kMaxRows) {
-          const int mr = br - r < kMaxRows ? br - r : kMaxRows;
-          const __m512* a = acc + (t * br + r * mt);  // [mt][mr]
-          for (int tt = 0; tt < mt; ++tt)
-            for (int rr = 0; rr < mr; ++rr)
-              out[static_cast<size_t>(tb + t + tt) * out_stride + rb + r + rr] = _mm512_reduce_add_ps(a[tt * mr + rr]);
         }
       }
     }
