@@ -173,6 +173,9 @@ void run(const PlanArgs& a) {
         if (!e.fits && r++ < 5) print_row(e);
     } else if (n > 0) {
       const plan::Estimate& e = es.front();
+      fmt::print("  per chip:   decode {:.0f} tokens/s, prefill {:.0f} tokens/s, {:.1f} GB, {:.0f} W ({:.2f} decode tokens/s per W)\n",
+                 e.decode_tokens_per_s_per_chip, e.prefill_tokens_per_s_per_chip, e.memory_per_chip_bytes / 1e9,
+                 e.power_w_per_chip, e.power_w_per_chip > 0 ? e.decode_tokens_per_s_per_chip / e.power_w_per_chip : 0.0);
       fmt::print("  per system: decode {:.0f} tokens/s, prefill {:.0f} tokens/s, {:.0f} kW ({:.1f} decode tokens/s per kW)\n",
                  e.decode_tokens_per_s_per_chip * chips, e.prefill_tokens_per_s_per_chip * chips,
                  hw.system->power_kw.value, e.decode_tokens_per_s_per_chip * chips / hw.system->power_kw.value);

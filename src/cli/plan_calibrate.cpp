@@ -10,13 +10,16 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
@@ -272,14 +275,25 @@ double allreduce_seconds(Collective& c, size_t n) {
 
 // The all-reduce's fixed time when the ranks compute between calls, as in a decode step: ranks
 // that share cores arrive at different times and a late one holds up the rest. Each rank streams
-// its row slice of each of the file's layer matrices through the one-token kernel (one thread), all-reducing
-// 8 KiB after each matrix; the same passes without the all-reduce (every rank at once, sharing
-// the cores and memory the same way) are subtracted. Seconds per ring step (the alpha of
-// 2 (n - 1) alpha), the median of three measurements, the ranks' mean.
-double loaded_alpha(Collective& c, const std::string& model_path) {
+// its row slice of each of the file's layer matrices through the one-token kernel (one thread),
+// in the forward pass's order, all-reducing 8 KiB where tensor parallelism does (after the
+// attention output and after the FFN down projection: two calls a layer, with a layer's work
+// between them as in the forward pass); the same passes without the all-reduce (every rank at
+// once, sharing the cores and memory the same way) are subtracted, each timed to the end of its
+// slowest rank. The extra time of a call less its bytes' share (2 (n - 1) / n x 8 KiB at beta_bps,
+// which the model adds itself), per ring step (the alpha of 2 (n - 1) alpha); the median of seven.
+double loaded_alpha(Collective& c, const std::string& model_path, double beta_bps) {
   const gguf::File f = gguf::File::open(model_path);
-  // Each rank's row slice of every layer matrix, as tensor parallelism splits them (balanced).
-  std::vector<WeightMatrix> mine;
+  // Each rank's row slice of every layer matrix, as tensor parallelism splits them (balanced),
+  // ordered as the forward pass runs them.
+  static constexpr std::string_view kOrder[] = {"attn_q.", "attn_k.", "attn_v.", "attn_output.",
+                                                "ffn_gate.", "ffn_up.", "ffn_down."};
+  struct Slice {
+    int64_t layer, order;
+    WeightMatrix w;
+    bool reduce;  // an all-reduce follows it
+  };
+  std::vector<Slice> slices;
   for (const gguf::TensorInfo& t : f.tensors()) {
     if (t.name.rfind("blk.", 0) != 0 || t.n_dims != 2 || !matmul_supported(t.type)) continue;
     WeightMatrix w = WeightMatrix::of(f.view(t));
@@ -287,25 +301,38 @@ double loaded_alpha(Collective& c, const std::string& model_path) {
     if (rows == 0) continue;
     w.data = static_cast<const std::byte*>(w.data) + static_cast<size_t>(rows * c.rank()) * w.row_stride;
     w.n_out = rows;
-    mine.push_back(w);
+    const std::string_view rest = std::string_view(t.name).substr(4);
+    const int64_t layer = std::strtoll(t.name.c_str() + 4, nullptr, 10);
+    const std::string_view kind = rest.substr(std::min(rest.size(), rest.find('.') + 1));
+    int64_t order = std::size(kOrder);
+    for (size_t i = 0; i < std::size(kOrder); ++i)
+      if (kind.rfind(kOrder[i], 0) == 0) order = static_cast<int64_t>(i);
+    slices.push_back({layer, order, w, order == 3 || order == 6});
   }
-  if (mine.empty()) throw_input("--calibrate: {} has no layer matrices with a kernel here", f.name());
+  if (slices.empty()) throw_input("--calibrate: {} has no layer matrices with a kernel here", f.name());
+  std::stable_sort(slices.begin(), slices.end(),
+                   [](const Slice& a, const Slice& b) { return std::tie(a.layer, a.order) < std::tie(b.layer, b.order); });
+  // A file without the usual names: an all-reduce after every matrix.
+  if (std::none_of(slices.begin(), slices.end(), [](const Slice& s) { return s.reduce; }))
+    for (Slice& s : slices) s.reduce = true;
   int64_t k_max = 0, n_max = 0;
-  for (const WeightMatrix& w : mine) {
-    k_max = std::max(k_max, w.k);
-    n_max = std::max(n_max, w.n_out);
+  for (const Slice& s : slices) {
+    k_max = std::max(k_max, s.w.k);
+    n_max = std::max(n_max, s.w.n_out);
   }
   std::vector<float> x(static_cast<size_t>(k_max), 0.5f), y(static_cast<size_t>(n_max)), buf(2048, 1.0f);
+  const double n = c.size();
+  const double transfer = 2 * (n - 1) / n * static_cast<double>(buf.size() * sizeof(float)) / beta_bps;
   ThreadPool one(1);
   auto pass = [&](bool reduce) {
-    for (const WeightMatrix& w : mine) {
-      matmul(w, x.data(), 1, y.data(), one);
-      if (reduce) c.all_reduce_sum(buf.data(), buf.size());
+    for (const Slice& s : slices) {
+      matmul(s.w, x.data(), 1, y.data(), one);
+      if (reduce && s.reduce) c.all_reduce_sum(buf.data(), buf.size());
     }
   };
-  const double calls = static_cast<double>(mine.size());
+  const double calls = static_cast<double>(std::count_if(slices.begin(), slices.end(), [](const Slice& s) { return s.reduce; }));
   std::vector<double> samples;
-  for (int r = 0; r < 3; ++r) {
+  for (int r = 0; r < 7; ++r) {
     c.barrier();
     auto t0 = Clock::now();
     pass(false);
@@ -314,13 +341,20 @@ double loaded_alpha(Collective& c, const std::string& model_path) {
     t0 = Clock::now();
     pass(true);
     const double both = seconds_since(t0);
-    std::vector<float> extra = {static_cast<float>((both - work) / calls)};
-    c.all_reduce_sum(extra.data(), 1);
-    samples.push_back(static_cast<double>(extra[0]) / c.size());
+    // A step ends when its last rank does: the slowest rank's passes (ranks that share cores
+    // without the all-reduce do not run in step; the first ones finish early).
+    const double times[2] = {work, both};
+    std::vector<double> all(2 * static_cast<size_t>(c.size()));
+    c.all_gather(times, sizeof times, all.data());
+    double work_max = 0, both_max = 0;
+    for (size_t k = 0; k < all.size(); k += 2) {
+      work_max = std::max(work_max, all[k]);
+      both_max = std::max(both_max, all[k + 1]);
+    }
+    samples.push_back((both_max - work_max) / calls);
   }
   std::sort(samples.begin(), samples.end());
-  const double n = c.size();
-  return std::max(0.0, samples[1] / (2 * (n - 1)));
+  return std::max(0.0, (samples[samples.size() / 2] - transfer) / (2 * (n - 1)));
 }
 
 }  // namespace
@@ -343,8 +377,10 @@ std::string local_catalog(const std::string& model_path, Collective* world, bool
     const double n = world->size(), f = 2 * (n - 1) / n;
     beta_bps = f * static_cast<double>((large - small) * sizeof(float)) / std::max(1e-9, t_large - t_small);
     alpha = std::max(0.0, (t_small - f * static_cast<double>(small * sizeof(float)) / beta_bps) / (2 * (n - 1)));
+    // What a decode step pays is the loaded figure: ranks that share cores hide each other's
+    // waits (one computes while another waits), ranks that do not wait for the late one.
     const double idle_alpha = alpha;
-    alpha = std::max(alpha, loaded_alpha(*world, model_path));
+    alpha = loaded_alpha(*world, model_path, beta_bps);
     comm_source = fmt::format("measured on {}: MPI all-reduce over {} ranks of 8 KiB in {:.1f} us and 1 MiB in {:.1f} us "
                               "(idle); {:.1f} us a ring step when the ranks compute between calls",
                               host, world->size(), t_small * 1e6, t_large * 1e6, alpha * 1e6);
