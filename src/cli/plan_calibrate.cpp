@@ -281,8 +281,9 @@ double allreduce_seconds(Collective& c, size_t n) {
 // between them as in the forward pass); the same passes without the all-reduce (every rank at
 // once, sharing the cores and memory the same way) are subtracted, each timed to the end of its
 // slowest rank. The extra time of a call less its bytes' share (2 (n - 1) / n x 8 KiB at beta_bps,
-// which the model adds itself), per ring step (the alpha of 2 (n - 1) alpha); the median of seven.
-double loaded_alpha(Collective& c, const std::string& model_path, double beta_bps) {
+// which the model adds itself), per ring step (the alpha of 2 (n - 1) alpha); the median of seven
+// (three when quick).
+double loaded_alpha(Collective& c, const std::string& model_path, double beta_bps, bool quick) {
   const gguf::File f = gguf::File::open(model_path);
   // Each rank's row slice of every layer matrix, as tensor parallelism splits them (balanced),
   // ordered as the forward pass runs them.
@@ -332,7 +333,7 @@ double loaded_alpha(Collective& c, const std::string& model_path, double beta_bp
   };
   const double calls = static_cast<double>(std::count_if(slices.begin(), slices.end(), [](const Slice& s) { return s.reduce; }));
   std::vector<double> samples;
-  for (int r = 0; r < 7; ++r) {
+  for (int r = 0; r < (quick ? 3 : 7); ++r) {
     c.barrier();
     auto t0 = Clock::now();
     pass(false);
@@ -380,7 +381,7 @@ std::string local_catalog(const std::string& model_path, Collective* world, bool
     // What a decode step pays is the loaded figure: ranks that share cores hide each other's
     // waits (one computes while another waits), ranks that do not wait for the late one.
     const double idle_alpha = alpha;
-    alpha = loaded_alpha(*world, model_path, beta_bps);
+    alpha = loaded_alpha(*world, model_path, beta_bps, quick);
     comm_source = fmt::format("measured on {}: MPI all-reduce over {} ranks of 8 KiB in {:.1f} us and 1 MiB in {:.1f} us "
                               "(idle); {:.1f} us a ring step when the ranks compute between calls",
                               host, world->size(), t_small * 1e6, t_large * 1e6, alpha * 1e6);
