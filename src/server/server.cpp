@@ -3,6 +3,10 @@
 #include <httplib.h>
 
 #include <fmt/format.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include "core/error.h"
 #include "core/log.h"
@@ -33,10 +37,22 @@ Server::Server(ServerOptions opts) : opts_(std::move(opts)), http_(std::make_uni
   http_->set_read_timeout(30, 0);
   http_->set_write_timeout(30, 0);
   routes();
+  // cpp-httplib listens with a backlog of 5 connections: when more clients connect at once (a
+  // burst of streams), the kernel drops their SYNs and each waits a 1 s retransmit before its
+  // request even starts. The listening socket (the last one made; the library closes those
+  // that fail to bind) listens again with the system's largest backlog.
+  int listen_fd = -1;
+  http_->set_socket_options([&listen_fd](socket_t sock) {
+    httplib::default_socket_options(sock);
+    listen_fd = static_cast<int>(sock);
+  });
   port_ = opts_.port == 0 ? http_->bind_to_any_port(opts_.host)
                           : (http_->bind_to_port(opts_.host, opts_.port) ? opts_.port : -1);
+  http_->set_socket_options(httplib::default_socket_options);
   if (port_ <= 0)
     throw_input("cannot listen on {}:{} (is the port in use, or the address not local?)", opts_.host, opts_.port);
+  if (listen_fd >= 0 && ::listen(listen_fd, SOMAXCONN) != 0)
+    log(LogLevel::Warn, "could not raise the listen backlog: {}", std::strerror(errno));
 }
 
 Server::~Server() {

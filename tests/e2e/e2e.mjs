@@ -4,7 +4,7 @@
 //   node e2e.mjs TANDEM_BINARY MODEL OUT_DIR
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import OpenAI from 'openai';
@@ -245,6 +245,15 @@ test('32 concurrent greedy requests equal their sequential outputs', async () =>
   for (const p of prompts.slice(0, 32)) seq.push((await client.chat.completions.create(req(p))).choices[0].message.content);
   const par = await Promise.all(prompts.map(p => client.chat.completions.create(req(p))));
   par.forEach((r, i) => assert.equal(r.choices[0].message.content, seq[i], `request ${i}`));
+});
+
+test('the listening socket queues a burst of connections (backlog well above 64)', async () => {
+  // cpp-httplib's own backlog is 5: a burst of clients connecting at once lost SYNs and each
+  // waited a 1 s retransmit. `ss` shows a listener's backlog in its Send-Q column.
+  const out = execFileSync('ss', ['-ltnH', `sport = :${S.port}`], { encoding: 'utf8' }).trim();
+  const cols = out.split(/\s+/);
+  assert.ok(cols.length >= 4, `ss printed no listener for port ${S.port}: '${out}'`);
+  assert.ok(Number(cols[2]) >= 64, `listen backlog ${cols[2]} (ss: '${out}')`);
 });
 
 test('a client that disconnects mid-stream frees its sequence', async () => {
