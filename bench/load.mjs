@@ -22,11 +22,13 @@ const THREADS = args.threads ?? '2';
 const LENGTHS = (args['prompt-tokens'] ?? '16,48,128,256').split(',').map(Number);
 const WORDS = 'the river ran past the old mill where the miller kept his accounts in a book bound with leather and every evening he counted the sacks of grain that the farmers had brought from the valley'.split(' ');
 let tokensPerWord = 1, templateTokens = 0;
-function prompt(i) {
+// Request i of a run tagged `tag`: its length class is i's; the tag (one per round and stream
+// count) keeps every prompt new, so no run is served from the KV cache's reuse of an earlier one.
+function prompt(i, tag = '') {
   const n = Math.max(1, Math.round((LENGTHS[i % LENGTHS.length] - templateTokens) / tokensPerWord));
   let s = '';
   for (let k = 0; k < n; k++) s += WORDS[(k * 7 + i) % WORDS.length] + ' ';
-  return `(${i}) ${s}`;
+  return `(${tag}${i}) ${s}`;
 }
 async function calibrate(base) {
   let s = '';
@@ -53,10 +55,10 @@ async function engineCounters(base) {
     fwd: g('tandem_engine_forward_seconds_total'), smp: g('tandem_engine_sample_seconds_total') };
 }
 
-async function one(base, i) {
+async function one(base, i, tag = '') {
   const t0 = performance.now();
   const r = await fetch(base + '/v1/chat/completions', { method: 'POST', headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ messages: [{ role: 'user', content: prompt(i) }], max_tokens: MAX_TOKENS, temperature: 0.8, seed: i, stream: true,
+    body: JSON.stringify({ messages: [{ role: 'user', content: prompt(i, tag) }], max_tokens: MAX_TOKENS, temperature: 0.8, seed: i, stream: true,
       stream_options: { include_usage: true } }) });
   if (r.status !== 200) return { ok: false, status: r.status };
   const dec = new TextDecoder();
@@ -92,7 +94,7 @@ try {
     const results = [];
     const t0 = performance.now();
     await Promise.all(Array.from({ length: N }, async (_, c) => {
-      for (let k = 0; k < PER; k++) results.push(await one(base, c * PER + k + 1));
+      for (let k = 0; k < PER; k++) results.push(await one(base, c * PER + k + 1, `${round}.${N}.`));
     }));
     const wall = (performance.now() - t0) / 1000;
     const eng = await engineCounters(base);
