@@ -15,12 +15,19 @@ against the file size, and the bytes communicated per token (counted from the co
 forward pass makes) next to the formula's prediction, with the share of time spent inside
 collectives. Then `tandem serve` under load (bench/load.mjs, 1 and 16 concurrent streams) as one
 process with 2 threads, --tp 2 and --pp 2 (1 thread per rank). JSON: BUILD_DIR/bench/group.json.
+
+With LLAMA_BENCH and LLAMA_RPC_SERVER set (llama-bench and ggml-rpc-server of a llama.cpp built
+natively outside this repository with GGML_RPC=ON), the peer's own way of pooling machines runs on
+the same two namespaces, one thread per host: its RPC backend with two servers splitting by layers
+(-sm layer) and by tensors (-sm tensor), and its client's CPU with one remote server (-ngl, half
+the layers and either side of it); the best of each test is compared with tandem's --tp 2 there.
 """
 import json
 import os
 import statistics
 import subprocess
 import sys
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MPI_LOCAL = ["mpirun", "--allow-run-as-root", "--oversubscribe", "--bind-to", "none", "--mca", "btl", "self,tcp",
@@ -84,6 +91,68 @@ def run(prefix, cmd, model):
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
+def n_layer_of(build, model):
+    """The file's block count, from tandem inspect."""
+    out = subprocess.run([os.path.join(build, "tandem"), "inspect", model], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        if ".block_count" in line:
+            return int(line.split()[-1])
+    return 2
+
+
+def peer_rpc(model, n_layer, reps):
+    """llama.cpp's RPC pooling over two network namespaces, one thread per host: {config: row}."""
+    bench, server = os.environ.get("LLAMA_BENCH"), os.environ.get("LLAMA_RPC_SERVER")
+    if not bench or not server:
+        return None
+    if os.geteuid() != 0:
+        print("\npeer RPC: skipped (network namespaces need root)")
+        return None
+    a, b, ip_b = f"tndpeer{os.getpid()}a", f"tndpeer{os.getpid()}b", "10.78.0.2"
+    env = dict(os.environ, LD_LIBRARY_PATH=os.path.dirname(os.path.abspath(bench)))
+
+    def ip(*args):
+        subprocess.run(["ip"] + list(args), check=True)
+
+    servers, rows = [], {}
+    try:
+        ip("netns", "add", a)
+        ip("netns", "add", b)
+        ip("link", "add", f"{a}x", "type", "veth", "peer", "name", f"{b}y")
+        ip("link", "set", f"{a}x", "netns", a)
+        ip("link", "set", f"{b}y", "netns", b)
+        ip("-n", a, "addr", "add", "10.78.0.1/24", "dev", f"{a}x")
+        ip("-n", b, "addr", "add", f"{ip_b}/24", "dev", f"{b}y")
+        for ns, dev in ((a, f"{a}x"), (b, f"{b}y")):
+            ip("-n", ns, "link", "set", "lo", "up")
+            ip("-n", ns, "link", "set", dev, "up")
+        for ns, host in ((b, ip_b), (a, "127.0.0.1")):
+            servers.append(subprocess.Popen(["ip", "netns", "exec", ns, server, "-H", host, "-p", "50052", "-t", "1"],
+                                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        time.sleep(2)
+        both = f"127.0.0.1:50052,{ip_b}:50052"
+        half = n_layer // 2
+        configs = [("RPC, 2 servers, -sm layer", ["-ngl", "99", "-sm", "layer", "--rpc", both]),
+                   ("RPC, 2 servers, -sm tensor", ["-ngl", "99", "-sm", "tensor", "--rpc", both])]
+        configs += [(f"client CPU + 1 server, -ngl {n}", ["-ngl", str(n), "--rpc", f"{ip_b}:50052"])
+                    for n in (half - 1, half, half + 1)]
+        for name, extra in configs:
+            p = subprocess.run(["ip", "netns", "exec", a, bench, "-m", model, "-p", "512", "-n", "128", "-t", "1",
+                                "-r", str(reps), "-o", "json"] + extra, env=env, capture_output=True, text=True)
+            if p.returncode != 0:
+                rows[name] = {"error": p.stderr.strip()[-200:]}
+                continue
+            res = json.loads(p.stdout)
+            rows[name] = {("pp512" if r["n_prompt"] else "tg128"): r["avg_ts"] for r in res}
+    finally:
+        for s in servers:
+            s.kill()
+            s.wait()
+        subprocess.run(["ip", "netns", "del", a], stderr=subprocess.DEVNULL)
+        subprocess.run(["ip", "netns", "del", b], stderr=subprocess.DEVNULL)
+    return rows
+
+
 def main():
     build, model = sys.argv[1], sys.argv[2]
     reps = int(sys.argv[3]) if len(sys.argv) > 3 else 3
@@ -132,11 +201,27 @@ def main():
               f"{100 * two['tg128'] / one['tg128']:.0f}% of one process with 2 threads; pp512 "
               f"{100 * two['pp512'] / one['pp512']:.0f}%; peak RSS per rank {100 * two['peak_rss_bytes'] / two['file_bytes']:.1f}% "
               f"of the {file_mib:.0f} MiB file")
+    peer = peer_rpc(model, n_layer_of(build, model), reps)
+    if peer is not None:
+        print(f"\nThe peer's RPC pooling ({os.environ['LLAMA_BENCH']}), same two namespaces, one thread per host")
+        print(f"{'configuration':<34} {'pp512 tok/s':>12} {'tg128 tok/s':>12}")
+        for name, r in peer.items():
+            if "error" in r:
+                print(f"{name:<34} failed: {r['error']}")
+            else:
+                print(f"{name:<34} {r.get('pp512', float('nan')):>12.1f} {r.get('tg128', float('nan')):>12.2f}")
+        ok = [r for r in peer.values() if "error" not in r]
+        if two and ok:
+            best_pp = max(r.get("pp512", 0) for r in ok)
+            best_tg = max(r.get("tg128", 0) for r in ok)
+            print(f"tandem --tp 2 over the two namespaces against the peer's best: pp512 {two['pp512'] / best_pp:.2f} x "
+                  f"({best_pp:.1f}), tg128 {two['tg128'] / best_tg:.2f} x ({best_tg:.2f})")
     os.makedirs(os.path.join(build, "bench"), exist_ok=True)
     serving = serve_loads(build, model)
     out = os.path.join(build, "bench", "group.json")
     with open(out, "w") as f:
-        json.dump({"model": model, "reps": reps, "results": summary, "serving": serving, "notes": notes}, f, indent=1)
+        json.dump({"model": model, "reps": reps, "results": summary, "peer_rpc": peer, "serving": serving, "notes": notes},
+                  f, indent=1)
 
 
 if __name__ == "__main__":
