@@ -101,32 +101,26 @@ def n_layer_of(build, model):
 
 
 def peer_rpc(model, n_layer, reps):
-    """llama.cpp's RPC pooling over two network namespaces, one thread per host: {config: row}."""
+    """llama.cpp's RPC pooling over two network namespaces, one thread per host: {config: row}.
+    scripts/netns-group makes the namespaces and runs this script's --peer part between them."""
     bench, server = os.environ.get("LLAMA_BENCH"), os.environ.get("LLAMA_RPC_SERVER")
     if not bench or not server:
         return None
-    if os.geteuid() != 0:
-        print("\npeer RPC: skipped (network namespaces need root)")
+    p = subprocess.run([os.path.join(ROOT, "scripts", "netns-group"), "--no-mpi", "--", sys.executable,
+                        os.path.abspath(__file__), "--peer", model, str(n_layer), str(reps)], capture_output=True, text=True)
+    if p.returncode != 0:
+        print(f"\npeer RPC: skipped ({p.stderr.strip()[-300:]})")
         return None
-    tag = f"tp{os.getpid()}"  # interface names stay within 15 characters
-    a, b, ip_b = tag + "a", tag + "b", "10.78.0.2"
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def peer_rpc_in_namespaces(model, n_layer, reps):
+    """Inside netns-group --no-mpi: a server of one thread on each host, llama-bench on the first."""
+    bench, server = os.environ["LLAMA_BENCH"], os.environ["LLAMA_RPC_SERVER"]
+    a, b, ip_b = os.environ["NETNS_A"], os.environ["NETNS_B"], os.environ["NETNS_IP_B"]
     env = dict(os.environ, LD_LIBRARY_PATH=os.path.dirname(os.path.abspath(bench)))
-
-    def ip(*args):
-        subprocess.run(["ip"] + list(args), check=True)
-
     servers, rows = [], {}
     try:
-        ip("netns", "add", a)
-        ip("netns", "add", b)
-        ip("link", "add", f"{tag}x", "type", "veth", "peer", "name", f"{tag}y")
-        ip("link", "set", f"{tag}x", "netns", a)
-        ip("link", "set", f"{tag}y", "netns", b)
-        ip("-n", a, "addr", "add", "10.78.0.1/24", "dev", f"{tag}x")
-        ip("-n", b, "addr", "add", f"{ip_b}/24", "dev", f"{tag}y")
-        for ns, dev in ((a, f"{tag}x"), (b, f"{tag}y")):
-            ip("-n", ns, "link", "set", "lo", "up")
-            ip("-n", ns, "link", "set", dev, "up")
         for ns, host in ((b, ip_b), (a, "127.0.0.1")):
             servers.append(subprocess.Popen(["ip", "netns", "exec", ns, server, "-H", host, "-p", "50052", "-t", "1"],
                                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
@@ -143,18 +137,12 @@ def peer_rpc(model, n_layer, reps):
             if p.returncode != 0:
                 rows[name] = {"error": p.stderr.strip()[-200:]}
                 continue
-            res = json.loads(p.stdout)
-            rows[name] = {("pp512" if r["n_prompt"] else "tg128"): r["avg_ts"] for r in res}
-    except (subprocess.CalledProcessError, OSError) as e:
-        print(f"\npeer RPC: skipped ({e})")
-        return None
+            rows[name] = {("pp512" if r["n_prompt"] else "tg128"): r["avg_ts"] for r in json.loads(p.stdout)}
     finally:
-        for s in servers:
-            s.kill()
-            s.wait()
-        subprocess.run(["ip", "netns", "del", a], stderr=subprocess.DEVNULL)
-        subprocess.run(["ip", "netns", "del", b], stderr=subprocess.DEVNULL)
-    return rows
+        for srv in servers:
+            srv.kill()
+            srv.wait()
+    print(json.dumps(rows))
 
 
 def main():
@@ -229,4 +217,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) > 1 and sys.argv[1] == "--peer":
+        peer_rpc_in_namespaces(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    else:
+        main()
