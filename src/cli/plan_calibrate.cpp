@@ -14,13 +14,13 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <tuple>
-#include <unordered_map>
 #include <vector>
 
 #include "cli/plan_calibrate.h"
@@ -57,41 +57,60 @@ struct Matrices {
   double bytes = 0;  // as the kernels read them
 };
 
+// A layer matrix of the file: "blk.N.<kind>.weight", 2-D, with a kernel here.
+struct LayerTensor {
+  const gguf::TensorInfo* info;
+  int64_t layer;     // N
+  std::string kind;  // "attn_q", "ffn_down", ...
+};
+
+// The file's layer matrices in file order.
+std::vector<LayerTensor> layer_tensors(const gguf::File& f) {
+  std::vector<LayerTensor> out;
+  for (const gguf::TensorInfo& t : f.tensors()) {
+    if (t.name.rfind("blk.", 0) != 0 || t.n_dims != 2 || !matmul_supported(t.type)) continue;
+    char* end = nullptr;
+    const int64_t layer = std::strtoll(t.name.c_str() + 4, &end, 10);
+    std::string kind = *end == '.' ? std::string(end + 1) : std::string();
+    if (kind.size() > 7 && kind.compare(kind.size() - 7, 7, ".weight") == 0) kind.resize(kind.size() - 7);
+    out.push_back({&t, layer, std::move(kind)});
+  }
+  if (out.empty()) throw_input("--calibrate: {} has no layer matrices with a kernel here", f.name());
+  return out;
+}
+
 // Every layer matrix of the file (attention and FFN: the forward pass's mix of shapes), repacked
 // as the model loader does, called as the forward pass calls them.
 Matrices layer_matrices(const gguf::File& f) {
   Matrices m;
-  std::vector<std::pair<std::string, size_t>> named;  // "blk.N.attn_q", index, in file order
-  std::unordered_map<std::string, size_t> index;
-  for (const gguf::TensorInfo& t : f.tensors()) {
-    if (t.name.rfind("blk.", 0) != 0 || t.n_dims != 2 || !matmul_supported(t.type)) continue;
-    WeightMatrix src = WeightMatrix::of(f.view(t));
-    if (matmul_packable(t.type)) {
+  const std::vector<LayerTensor> tensors = layer_tensors(f);
+  std::map<std::pair<int64_t, std::string>, size_t> index;  // (layer, kind) -> index into m.w
+  for (const LayerTensor& lt : tensors) {
+    WeightMatrix src = WeightMatrix::of(f.view(*lt.info));
+    if (matmul_packable(lt.info->type)) {
       AlignedBuffer buf = AlignedBuffer::huge_pages(packed_matrix_bytes(src));
       src = pack_matrix(src, buf.data(), ThreadPool::global());
       m.owned.push_back(std::move(buf));
     }
-    m.bytes += static_cast<double>(t.nbytes);
-    named.emplace_back(t.name.substr(0, t.name.rfind(".weight")), m.w.size());
-    index[named.back().first] = m.w.size();
+    m.bytes += static_cast<double>(lt.info->nbytes);
+    index[{lt.layer, lt.kind}] = m.w.size();
     m.w.push_back(src);
   }
-  if (m.w.empty()) throw_input("--calibrate: {} has no layer matrices with a kernel here", f.name());
   // The layer's matrices `names` as one call when all are there, unused, and share their k
   // (and, for gate/up, their rows); i must be one of them.
   std::vector<bool> used(m.w.size());
-  auto group = [&](const std::string& layer, std::initializer_list<const char*> names, size_t i) {
+  auto group = [&](int64_t layer, std::initializer_list<const char*> names, size_t i) {
     std::vector<size_t> ids;
     for (const char* n : names) {
-      const auto it = index.find(layer + n);
+      const auto it = index.find({layer, n});
       if (it == index.end() || used[it->second] || m.w[it->second].k != m.w[i].k) return std::vector<size_t>{};
       ids.push_back(it->second);
     }
     return std::find(ids.begin(), ids.end(), i) != ids.end() ? ids : std::vector<size_t>{};
   };
-  for (const auto& [name, i] : named) {
+  for (size_t i = 0; i < tensors.size(); ++i) {
     if (used[i]) continue;
-    const std::string layer = name.substr(0, name.rfind('.') + 1);  // "blk.N."
+    const int64_t layer = tensors[i].layer;
     Call c{Call::QKV, group(layer, {"attn_q", "attn_k", "attn_v"}, i)};
     if (c.w.empty()) c = {Call::GateUp, group(layer, {"ffn_gate", "ffn_up"}, i)};
     if (c.kind == Call::GateUp && (c.w.empty() || m.w[c.w[0]].n_out != m.w[c.w[1]].n_out)) c = {Call::Single, {i}};
@@ -286,31 +305,25 @@ double allreduce_seconds(Collective& c, size_t n) {
 double loaded_alpha(Collective& c, const std::string& model_path, double beta_bps, bool quick) {
   const gguf::File f = gguf::File::open(model_path);
   // Each rank's row slice of every layer matrix, as tensor parallelism splits them (balanced),
-  // ordered as the forward pass runs them.
-  static constexpr std::string_view kOrder[] = {"attn_q.", "attn_k.", "attn_v.", "attn_output.",
-                                                "ffn_gate.", "ffn_up.", "ffn_down."};
+  // ordered as the forward pass runs them; the all-reduces follow the attention output and the
+  // FFN down projection.
+  static constexpr std::string_view kOrder[] = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
   struct Slice {
     int64_t layer, order;
     WeightMatrix w;
     bool reduce;  // an all-reduce follows it
   };
   std::vector<Slice> slices;
-  for (const gguf::TensorInfo& t : f.tensors()) {
-    if (t.name.rfind("blk.", 0) != 0 || t.n_dims != 2 || !matmul_supported(t.type)) continue;
-    WeightMatrix w = WeightMatrix::of(f.view(t));
+  for (const LayerTensor& lt : layer_tensors(f)) {
+    WeightMatrix w = WeightMatrix::of(f.view(*lt.info));
     const int64_t rows = w.n_out / c.size();
     if (rows == 0) continue;
     w.data = static_cast<const std::byte*>(w.data) + static_cast<size_t>(rows * c.rank()) * w.row_stride;
     w.n_out = rows;
-    const std::string_view rest = std::string_view(t.name).substr(4);
-    const int64_t layer = std::strtoll(t.name.c_str() + 4, nullptr, 10);
-    const std::string_view kind = rest.substr(std::min(rest.size(), rest.find('.') + 1));
-    int64_t order = std::size(kOrder);
-    for (size_t i = 0; i < std::size(kOrder); ++i)
-      if (kind.rfind(kOrder[i], 0) == 0) order = static_cast<int64_t>(i);
-    slices.push_back({layer, order, w, order == 3 || order == 6});
+    const int64_t order = std::find(std::begin(kOrder), std::end(kOrder), lt.kind) - std::begin(kOrder);
+    slices.push_back({lt.layer, order, w, lt.kind == "attn_output" || lt.kind == "ffn_down"});
   }
-  if (slices.empty()) throw_input("--calibrate: {} has no layer matrices with a kernel here", f.name());
+  if (slices.empty()) throw_input("--calibrate: {} has no layer matrices with {} rows or more", f.name(), c.size());
   std::stable_sort(slices.begin(), slices.end(),
                    [](const Slice& a, const Slice& b) { return std::tie(a.layer, a.order) < std::tie(b.layer, b.order); });
   // A file without the usual names: an all-reduce after every matrix.
