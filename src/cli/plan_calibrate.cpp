@@ -79,6 +79,16 @@ std::vector<LayerTensor> layer_tensors(const gguf::File& f) {
   return out;
 }
 
+// The matrix (or a row slice of it) as the model loader holds it: repacked into huge pages
+// where the type has a packed layout (the kernels read that faster than the file's).
+WeightMatrix as_loaded(WeightMatrix src, std::vector<AlignedBuffer>& owned, ThreadPool& pool) {
+  if (!matmul_packable(src.type)) return src;
+  AlignedBuffer buf = AlignedBuffer::huge_pages(packed_matrix_bytes(src));
+  src = pack_matrix(src, buf.data(), pool);
+  owned.push_back(std::move(buf));
+  return src;
+}
+
 // Every layer matrix of the file (attention and FFN: the forward pass's mix of shapes), repacked
 // as the model loader does, called as the forward pass calls them.
 Matrices layer_matrices(const gguf::File& f) {
@@ -86,12 +96,7 @@ Matrices layer_matrices(const gguf::File& f) {
   const std::vector<LayerTensor> tensors = layer_tensors(f);
   std::map<std::pair<int64_t, std::string>, size_t> index;  // (layer, kind) -> index into m.w
   for (const LayerTensor& lt : tensors) {
-    WeightMatrix src = WeightMatrix::of(f.view(*lt.info));
-    if (matmul_packable(lt.info->type)) {
-      AlignedBuffer buf = AlignedBuffer::huge_pages(packed_matrix_bytes(src));
-      src = pack_matrix(src, buf.data(), ThreadPool::global());
-      m.owned.push_back(std::move(buf));
-    }
+    const WeightMatrix src = as_loaded(WeightMatrix::of(f.view(*lt.info)), m.owned, ThreadPool::global());
     m.bytes += static_cast<double>(lt.info->nbytes);
     index[{lt.layer, lt.kind}] = m.w.size();
     m.w.push_back(src);
@@ -292,17 +297,25 @@ double allreduce_seconds(Collective& c, size_t n) {
   return median_of(50, [&] { c.all_reduce_sum(buf.data(), n); });
 }
 
-// The all-reduce's fixed time when the ranks compute between calls, as in a decode step: ranks
-// that share cores arrive at different times and a late one holds up the rest. Each rank streams
-// its row slice of each of the file's layer matrices through the one-token kernel (one thread),
-// in the forward pass's order, all-reducing 8 KiB where tensor parallelism does (after the
-// attention output and after the FFN down projection: two calls a layer, with a layer's work
-// between them as in the forward pass); the same passes without the all-reduce (every rank at
-// once, sharing the cores and memory the same way) are subtracted, each timed to the end of its
-// slowest rank. The extra time of a call less its bytes' share (2 (n - 1) / n x 8 KiB at beta_bps,
-// which the model adds itself), per ring step (the alpha of 2 (n - 1) alpha); the median of seven
-// (three when quick).
-double loaded_alpha(Collective& c, const std::string& model_path, double beta_bps, bool quick) {
+// The group at work, as tensor parallelism runs it: each rank runs its row slice of each of the
+// file's layer matrices (repacked as the loader holds them, one thread) in the forward pass's
+// order, all-reducing where tensor parallelism does (after the attention output and after the
+// FFN down projection: two calls a layer, with a layer's work between them), every rank at once
+// and each pass timed to the end of its slowest rank (a step ends when its last rank does). At
+// one token: the passes without the all-reduce give the group's weight stream; with 8 KiB
+// all-reduces (a decode step's), the extra time a call. At 128 tokens (a prefill chunk): the
+// group's GEMM rate, and the extra time of 1 MiB all-reduces. Ranks that share cores hide each
+// other's waits or hold each other up, and take turns on a core and its caches: the idle
+// all-reduce and one process's kernels both miss that. The two extra times give the all-reduce's
+// alpha (per ring step) and beta as the idle pair does. Medians of seven passes each (three at
+// one token and one at 128 when quick).
+struct GroupRates {
+  double alpha;       // s per ring step
+  double beta_bps;    // B/s of the ring's traffic
+  double stream_bps;  // the whole group's weight stream, one token
+  double gemm_flops;  // the whole group's GEMM rate, 128 tokens
+};
+GroupRates group_rates(Collective& c, const std::string& model_path, double idle_beta_bps, bool quick) {
   const gguf::File f = gguf::File::open(model_path);
   // Each rank's row slice of every layer matrix, as tensor parallelism splits them (balanced),
   // ordered as the forward pass runs them; the all-reduces follow the attention output and the
@@ -314,12 +327,18 @@ double loaded_alpha(Collective& c, const std::string& model_path, double beta_bp
     bool reduce;  // an all-reduce follows it
   };
   std::vector<Slice> slices;
+  std::vector<AlignedBuffer> owned;
+  ThreadPool one(1);
+  double bytes = 0, flops = 0;  // this rank's slices (as the file holds them), per token; every rank's are the same
   for (const LayerTensor& lt : layer_tensors(f)) {
     WeightMatrix w = WeightMatrix::of(f.view(*lt.info));
     const int64_t rows = w.n_out / c.size();
     if (rows == 0) continue;
     w.data = static_cast<const std::byte*>(w.data) + static_cast<size_t>(rows * c.rank()) * w.row_stride;
     w.n_out = rows;
+    bytes += static_cast<double>(rows) * static_cast<double>(w.row_stride);
+    flops += 2.0 * static_cast<double>(rows) * static_cast<double>(w.k);
+    w = as_loaded(w, owned, one);
     const int64_t order = std::find(std::begin(kOrder), std::end(kOrder), lt.kind) - std::begin(kOrder);
     slices.push_back({lt.layer, order, w, lt.kind == "attn_output" || lt.kind == "ffn_down"});
   }
@@ -334,41 +353,45 @@ double loaded_alpha(Collective& c, const std::string& model_path, double beta_bp
     k_max = std::max(k_max, s.w.k);
     n_max = std::max(n_max, s.w.n_out);
   }
-  std::vector<float> x(static_cast<size_t>(k_max), 0.5f), y(static_cast<size_t>(n_max)), buf(2048, 1.0f);
-  const double n = c.size();
-  const double transfer = 2 * (n - 1) / n * static_cast<double>(buf.size() * sizeof(float)) / beta_bps;
-  ThreadPool one(1);
-  auto pass = [&](bool reduce) {
+  constexpr int64_t kTokens = 128;
+  constexpr size_t kSmall = 2048, kLarge = kTokens * kSmall;  // floats: 8 KiB, 1 MiB
+  std::vector<float> x(static_cast<size_t>(kTokens * k_max), 0.5f), y(static_cast<size_t>(kTokens * n_max)), buf(kLarge, 1.0f);
+  // One pass at `tokens`, all-reducing `reduce` floats where tensor parallelism does (0: not at
+  // all): the slowest rank's seconds.
+  auto pass = [&](int64_t tokens, size_t reduce) {
+    c.barrier();
+    const auto t0 = Clock::now();
     for (const Slice& s : slices) {
-      matmul(s.w, x.data(), 1, y.data(), one);
-      if (reduce && s.reduce) c.all_reduce_sum(buf.data(), buf.size());
+      matmul(s.w, x.data(), tokens, y.data(), one);
+      if (reduce > 0 && s.reduce) c.all_reduce_sum(buf.data(), reduce);
     }
+    const double t = seconds_since(t0);
+    std::vector<double> all(static_cast<size_t>(c.size()));
+    c.all_gather(&t, sizeof t, all.data());
+    return *std::max_element(all.begin(), all.end());
+  };
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
   };
   const double calls = static_cast<double>(std::count_if(slices.begin(), slices.end(), [](const Slice& s) { return s.reduce; }));
-  std::vector<double> samples;
+  std::vector<double> works, extra_small, gemms, extra_large;
   for (int r = 0; r < (quick ? 3 : 7); ++r) {
-    c.barrier();
-    auto t0 = Clock::now();
-    pass(false);
-    const double work = seconds_since(t0);
-    c.barrier();
-    t0 = Clock::now();
-    pass(true);
-    const double both = seconds_since(t0);
-    // A step ends when its last rank does: the slowest rank's passes (ranks that share cores
-    // without the all-reduce do not run in step; the first ones finish early).
-    const double times[2] = {work, both};
-    std::vector<double> all(2 * static_cast<size_t>(c.size()));
-    c.all_gather(times, sizeof times, all.data());
-    double work_max = 0, both_max = 0;
-    for (size_t k = 0; k < all.size(); k += 2) {
-      work_max = std::max(work_max, all[k]);
-      both_max = std::max(both_max, all[k + 1]);
-    }
-    samples.push_back((both_max - work_max) / calls);
+    works.push_back(pass(1, 0));
+    extra_small.push_back((pass(1, kSmall) - works.back()) / calls);
   }
-  std::sort(samples.begin(), samples.end());
-  return std::max(0.0, (samples[samples.size() / 2] - transfer) / (2 * (n - 1)));
+  for (int r = 0; r < (quick ? 1 : 7); ++r) {
+    gemms.push_back(pass(kTokens, 0));
+    extra_large.push_back((pass(kTokens, kLarge) - gemms.back()) / calls);
+  }
+  // Ring all-reduce time = 2 (n - 1) / n bytes / beta + 2 (n - 1) alpha, solved from the two;
+  // when the larger call comes out no slower (noise), the idle beta.
+  const double n = c.size(), ring = 2 * (n - 1) / n;
+  const double t_small = median(extra_small), t_large = median(extra_large);
+  const double beta = t_large > t_small ? ring * static_cast<double>((kLarge - kSmall) * sizeof(float)) / (t_large - t_small)
+                                        : idle_beta_bps;
+  const double alpha = std::max(0.0, (t_small - ring * static_cast<double>(kSmall * sizeof(float)) / beta) / (2 * (n - 1)));
+  return {alpha, beta, n * bytes / median(works), n * flops * kTokens / median(gemms)};
 }
 
 }  // namespace
@@ -382,6 +405,7 @@ std::string local_catalog(const std::string& model_path, Collective* world, bool
 
   // The all-reduce first, every rank in step; then rank 0 alone times the kernels.
   double alpha = 50e-6, beta_bps = 2e9;  // loopback TCP, when not measured
+  double group_stream_bps = 0, group_gemm_flops = 0;  // measured with more than one rank only
   std::string comm_source = "not measured: run under an MPI launcher (mpirun -n 2 tandem plan --calibrate ...) to measure";
   if (world != nullptr && world->size() > 1) {
     // Two sizes: a decode step's activations (2,048 floats) and a megabyte.
@@ -391,22 +415,29 @@ std::string local_catalog(const std::string& model_path, Collective* world, bool
     const double n = world->size(), f = 2 * (n - 1) / n;
     beta_bps = f * static_cast<double>((large - small) * sizeof(float)) / std::max(1e-9, t_large - t_small);
     alpha = std::max(0.0, (t_small - f * static_cast<double>(small * sizeof(float)) / beta_bps) / (2 * (n - 1)));
-    // What a decode step pays is the loaded figure: ranks that share cores hide each other's
-    // waits (one computes while another waits), ranks that do not wait for the late one.
-    const double idle_alpha = alpha;
-    alpha = loaded_alpha(*world, model_path, beta_bps, quick);
+    // What a step pays is the loaded figure: ranks that share cores hide each other's waits (one
+    // computes while another waits) or hold each other up; ranks that do not wait for the late one.
+    const double idle_alpha = alpha, idle_beta = beta_bps;
+    const GroupRates g = group_rates(*world, model_path, beta_bps, quick);
+    alpha = g.alpha;
+    beta_bps = g.beta_bps;
+    group_stream_bps = g.stream_bps;
+    group_gemm_flops = g.gemm_flops;
     comm_source = fmt::format("measured on {}: MPI all-reduce over {} ranks of 8 KiB in {:.1f} us and 1 MiB in {:.1f} us "
-                              "(idle); {:.1f} us a ring step when the ranks compute between calls",
-                              host, world->size(), t_small * 1e6, t_large * 1e6, alpha * 1e6);
+                              "(idle); {:.1f} us a ring step and {:.2f} GB/s when the ranks compute between calls",
+                              host, world->size(), t_small * 1e6, t_large * 1e6, alpha * 1e6, beta_bps / 1e9);
     if (lead)
-      fmt::print(stderr, "calibrate: all-reduce over {} ranks: {:.1f} us a step ({:.1f} idle) + bytes at {:.2f} GB/s\n",
-                 world->size(), alpha * 1e6, idle_alpha * 1e6, beta_bps / 1e9);
+      fmt::print(stderr,
+                 "calibrate: all-reduce over {} ranks at work: {:.1f} us a step + bytes at {:.2f} GB/s ({:.1f} us, {:.2f} GB/s "
+                 "idle); {} ranks of one thread stream weights at {:.1f} GB/s together, GEMM {:.1f} GFLOP/s\n",
+                 world->size(), alpha * 1e6, beta_bps / 1e9, idle_alpha * 1e6, idle_beta / 1e9, world->size(),
+                 group_stream_bps / 1e9, group_gemm_flops / 1e9);
   }
-  // The other ranks wait in a broadcast (it polls with sleeps: no core taken; MPI_Barrier spins)
-  // while rank 0 times the kernels alone.
+  // The other ranks wait in a broadcast (it polls with long sleeps: no core taken; MPI_Barrier
+  // spins) while rank 0 times the kernels alone.
   int32_t done = 0;
   if (!lead) {
-    world->broadcast(&done, sizeof(done), 0);
+    world->broadcast_patiently(&done, sizeof(done), 0);
     return {};
   }
   const gguf::File f = gguf::File::open(model_path);
@@ -414,7 +445,7 @@ std::string local_catalog(const std::string& model_path, Collective* world, bool
   const plan::ModelDesc desc = plan::model_from_gguf(f);
   const double attn_flops = attention_rate(desc, ThreadPool::global(), quick);
   const double vector_bps = vector_rate(desc, quick);
-  if (world != nullptr) world->broadcast(&done, sizeof(done), 0);
+  if (world != nullptr) world->broadcast_patiently(&done, sizeof(done), 0);
   fmt::print(stderr,
              "calibrate: {} threads: weights streamed at {:.1f} GB/s (one token), GEMM {:.1f} GFLOP/s (128 tokens), "
              "attention {:.1f} GFLOP/s (512-token prompt), vector work {:.1f} GB/s\n",
@@ -438,6 +469,14 @@ std::string local_catalog(const std::string& model_path, Collective* world, bool
       {"power_w", num(0, "not measured")}};
   if (attn_flops > 0)
     chip["attention_tflops"] = num(attn_flops / 1e12, src + ": the attention kernels over one layer of a 512-token prompt, f16 KV");
+  if (group_stream_bps > 0) {
+    const std::string group_src = fmt::format("measured on {} by tandem plan --calibrate with {}: {} ranks of one thread each "
+                                              "running their slices of the layer matrices at once",
+                                              host, std::filesystem::path(model_path).filename().string(), world->size());
+    chip["group_memory_tbps"] = num(group_stream_bps / 1e12, group_src + " (one token)");
+    chip["group_tflops"] = num(group_gemm_flops / 1e12, group_src + " (128 tokens)");
+    chip["group_ranks"] = world->size();
+  }
   if (vector_bps > 0)
     chip["vector_gbps"] = num(vector_bps / 1e9, src + ": one layer's norms, residual adds, rotary embedding and KV store, 128 tokens");
   const nlohmann::json system = {{"kind", "system"}, {"name", "local"}, {"title", chip["title"]}, {"chip", "local"},

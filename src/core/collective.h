@@ -31,6 +31,10 @@ class Collective {
   virtual void all_gather(const void* mine, size_t bytes, void* all) = 0;
   // root's `bytes` at data to every rank.
   virtual void broadcast(void* data, size_t bytes, int root) = 0;
+  // The same, for ranks that wait seconds while root works alone (times its kernels, say): they
+  // look every few milliseconds from the start, not thousands of times a second, which takes
+  // root's cores from it (~12% of its weight stream with two ranks on two cores).
+  virtual void broadcast_patiently(void* data, size_t bytes, int root) { broadcast(data, bytes, root); }
   // Point to point (pipeline stages, a server's orders): `bytes` to rank dest / from rank src,
   // matched in order per (source, tag). send waits until the data is on its way;
   // send_async copies it and returns at once (progress() and later calls move it along; the

@@ -175,14 +175,21 @@ void MpiComm::broadcast(void* data, size_t bytes, int root) {
   wait(&req, "bcast");
 }
 
+void MpiComm::broadcast_patiently(void* data, size_t bytes, int root) {
+  const Timed t(*this, "broadcast", rank_ == root ? static_cast<double>(bytes) : 0.0);
+  MPI_Request req = MPI_REQUEST_NULL;
+  check(MPI_Ibcast(data, count_of(bytes), MPI_BYTE, root, comm_of(comm_), &req), "bcast");
+  wait(&req, "bcast", rank_ != root);
+}
+
 // A few thousand tries back to back (what is about to arrive), then with sleeps of 0.2 ms, so
 // that a rank waiting for its next order costs no core; after ~2 s of waiting (an idle group,
 // or ranks waiting while one works alone) sleeps of 2 ms, so that the waiting ranks do not
 // interrupt the working ones thousands of times a second.
-void MpiComm::wait(void* request, const char* what) {
+void MpiComm::wait(void* request, const char* what, bool patient) {
   auto* req = static_cast<MPI_Request*>(request);
   constexpr int kSpin = 2000, kShortSleeps = 10000;
-  for (int tries = 0;; ++tries) {
+  for (int tries = patient ? kSpin + kShortSleeps + 1 : 0;; ++tries) {
     int done = 0;
     check(MPI_Test(req, &done, MPI_STATUS_IGNORE), what);
     if (done) return;

@@ -39,6 +39,7 @@ class MpiComm final : public Collective {
   void all_reduce_sum(float* data, size_t n) override;
   void all_gather(const void* mine, size_t bytes, void* all) override;
   void broadcast(void* data, size_t bytes, int root) override;
+  void broadcast_patiently(void* data, size_t bytes, int root) override;
   void send(const void* data, size_t bytes, int dest, int tag = 0) override;
   void send_async(const void* data, size_t bytes, int dest, int tag = 0) override;
   void recv(void* data, size_t bytes, int src, int tag = 0) override;
@@ -58,8 +59,9 @@ class MpiComm final : public Collective {
   MpiComm(void* comm, int rank, int size) : comm_(comm), rank_(rank), size_(size) {}
   static std::unique_ptr<MpiComm> wrap(void* comm, double timeout_s, bool world);
   void watch(double timeout_s);
-  // Polls a request to completion: back to back at first, then with short sleeps.
-  void wait(void* request, const char* what);
+  // Polls a request to completion: back to back at first, then with short sleeps; patient:
+  // with long sleeps from the start.
+  void wait(void* request, const char* what, bool patient = false);
   struct Pending {
     std::vector<std::byte> data;
     alignas(8) unsigned char request[16];  // an MPI_Request (opaque here)

@@ -43,6 +43,14 @@ struct Reader {
     if (!(v >= 0)) throw_input("plan/hardware/{}: \"{}\" is {} (must not be negative)", file, key, v);
     return {v, (*it)["source"].get<std::string>()};
   }
+  // A plain count (no source: it says what a number was measured with or how a chip is built).
+  int count(const char* key, int absent) const {
+    const auto it = j.find(key);
+    if (it == j.end()) return absent;
+    if (!it->is_number_integer() || it->get<int64_t>() < 0 || it->get<int64_t>() > 1'000'000)
+      throw_input("plan/hardware/{}: \"{}\" must be a whole number from 0 to 1000000, not {}", file, key, it->dump());
+    return static_cast<int>(it->get<int64_t>());
+  }
 };
 
 }  // namespace
@@ -104,7 +112,7 @@ Catalog Catalog::parse_entries(const std::vector<std::pair<std::string, std::str
       x.name = r.text("name");
       x.title = r.text("title");
       x.family = r.text("family");
-      x.dies = j.value("dies", 1);
+      x.dies = r.count("dies", 1);
       if (x.dies < 1) throw_input("plan/hardware/{}: \"dies\" is {}", file, x.dies);
       x.bf16_tflops = r.number("bf16_tflops");
       x.fp8_tflops = r.number("fp8_tflops", false);
@@ -118,6 +126,12 @@ Catalog Catalog::parse_entries(const std::vector<std::pair<std::string, std::str
       x.power_w = r.number("power_w");
       x.attention_tflops = r.number("attention_tflops", false);
       x.vector_gbps = r.number("vector_gbps", false);
+      x.group_memory_tbps = r.number("group_memory_tbps", false);
+      x.group_tflops = r.number("group_tflops", false);
+      x.group_ranks = r.count("group_ranks", 0);
+      for (const auto& [key, v] : {std::pair{"group_memory_tbps", &x.group_memory_tbps}, std::pair{"group_tflops", &x.group_tflops}})
+        if (v->known() && x.group_ranks < 2)
+          throw_input("plan/hardware/{}: \"{}\" needs \"group_ranks\" (2 or more), not {}", file, key, x.group_ranks);
       c.chips_.push_back(std::move(x));
     } else if (kind == "system") {
       System x;

@@ -31,6 +31,13 @@ struct Chip {
   // per-token vector work between the matrix products (norms, residual adds, rotary embedding,
   // KV store: GB/s of f32 elements; otherwise folded into the family's step_overhead).
   Sourced attention_tflops, vector_gbps;
+  // Measured over an MPI group on this host: the whole chip's weight stream while group_ranks
+  // ranks of one thread each stream their slices of the layer matrices at once (what --tp N on
+  // one host runs: it differs from memory_tbps, one process's threads, by up to 20% either way).
+  // group_tflops: their GEMM rate at 128 tokens, the same way. A plan with that many ranks on
+  // the chip uses them instead of memory_tbps and the precision's peak.
+  Sourced group_memory_tbps, group_tflops;
+  int group_ranks = 0;
 };
 
 struct System {

@@ -264,10 +264,13 @@ Estimate estimate(const ModelDesc& m, const Catalog::Resolved& hw, int chips, co
   Unit u = u0;
   if (hw.family->name == "cpu" && p.ranks() > e.units && p.ranks() % e.units == 0) {
     const double share = static_cast<double>(p.ranks()) / e.units;
-    u.gemm_peak /= share;
     u.attn_peak /= share;
     u.vec_bw /= share;
-    u.mem_bw /= share;
+    // Measured with this many ranks: the group's own rates.
+    const Chip& c = *hw.chip;
+    const bool measured = c.group_ranks * chips == p.ranks();
+    u.mem_bw = measured && c.group_memory_tbps.known() ? c.group_memory_tbps.value * 1e12 / c.group_ranks : u.mem_bw / share;
+    u.gemm_peak = measured && c.group_tflops.known() ? c.group_tflops.value * 1e12 / c.group_ranks : u.gemm_peak / share;
     u.mem_bytes /= share;
     e.units = p.ranks();
     u.dies = p.ranks() / chips;

@@ -5,7 +5,10 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
+#include <unistd.h>
 
 #include "cli/run_tandem.h"
 
@@ -62,6 +65,27 @@ TEST(TensorParallelCli, PlanAutoChoosesASplitAndPrintsWhatOneProcessPrints) {
   const RunResult alone = run_tandem(kRun + " --plan auto");
   EXPECT_EQ(alone.exit_code, 0) << alone.err;
   EXPECT_EQ(alone.out, one.out) << "without a launcher: one process";
+}
+
+// `mpirun -n 2 tandem plan --calibrate`: besides the idle all-reduce and rank 0's kernels, the
+// group at work (each rank its slices, at once): its weight stream and GEMM rate, recorded with
+// the rank count they hold for, and the all-reduce's cost while the ranks compute.
+TEST(TensorParallelCli, CalibratingAGroupMeasuresItAtWork) {
+  const std::string out = ::testing::TempDir() + "tandem-group-" + std::to_string(::getpid()) + ".json";
+  const RunResult r = run_command(kMpirun + " -n 2 " + TANDEM_BINARY + " plan -m " + kModel + " --calibrate " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("calibrate: all-reduce over 2 ranks at work:"), std::string::npos) << r.err;
+  std::ifstream in(out);
+  const nlohmann::json j = nlohmann::json::parse(in);
+  const nlohmann::json& chip = j.at(0);
+  EXPECT_EQ(chip.at("group_ranks"), 2);
+  for (const char* key : {"group_memory_tbps", "group_tflops"}) {
+    EXPECT_GT(chip.at(key).at("value").get<double>(), 0) << key;
+    EXPECT_NE(chip.at(key).at("source").get<std::string>().find("2 ranks of one thread each"), std::string::npos) << key;
+  }
+  EXPECT_NE(chip.at("scale_up_latency_us").at("source").get<std::string>().find("when the ranks compute between calls"),
+            std::string::npos);
+  std::remove(out.c_str());
 }
 
 TEST(TensorParallelCli, AGroupOfTheWrongSizeIsOneLine) {

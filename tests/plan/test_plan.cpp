@@ -117,6 +117,78 @@ TEST(Perf, AMemoryBoundDecodeStepReadsEveryWeightAndTheKVOnce) {
   EXPECT_NE(over.reject.find("memory"), std::string::npos) << over.reject;
 }
 
+// A measured CPU (family cpu: ranks may outnumber it) with a group stream and GEMM rate measured
+// over group_ranks ranks: a plan of that many ranks streams its weights and multiplies at those
+// rates, any other count at its share of memory_tbps and bf16_tflops.
+TEST(Perf, RanksSharingACpuRunAtTheGroupRatesMeasuredWithThatManyRanks) {
+  auto num = [](double v) { return nlohmann::json{{"value", v}, {"source", "made up for the test"}}; };
+  auto catalog = [&](int group_ranks) {
+    nlohmann::json chip = {{"kind", "chip"}, {"name", "c"}, {"title", "C"}, {"family", "cpu"}, {"bf16_tflops", num(100)},
+                           {"memory_gb", num(100)}, {"memory_tbps", num(1)}, {"scale_up_gbps", num(100)},
+                           {"scale_up_latency_us", num(2)}, {"scale_out_gbps", num(100)}, {"scale_out_latency_us", num(2)},
+                           {"power_w", num(0)}};
+    if (group_ranks > 0) {
+      chip["group_memory_tbps"] = num(1.5);
+      chip["group_tflops"] = num(50);
+      chip["group_ranks"] = group_ranks;
+    }
+    const nlohmann::json sys = {{"kind", "system"}, {"name", "s"}, {"title", "S"}, {"chip", "c"}, {"topology", "shared memory"},
+                                {"chips", num(1)}, {"scale_up_domain", num(1)}, {"power_kw", num(0)}};
+    const nlohmann::json fam = {{"kind", "family"}, {"name", "cpu"}, {"title", "F"}, {"gemm", num(1)}, {"attention", num(1)},
+                                {"memory", num(1)}, {"comm", num(1)}, {"a2a_latency_us", num(0)}, {"overlap", num(0)},
+                                {"step_overhead", num(1)}};
+    return Catalog::parse({{"c.json", chip.dump()}, {"s.json", sys.dump()}, {"f.json", fam.dump()}});
+  };
+  const ModelDesc m = *builtin_model("llama-3-8b");
+  Workload w;
+  w.in = 1000;
+  w.out = 2;
+  w.batch = 1;
+  auto memory_seconds = [](const Estimate& e) {
+    double s = 0;
+    for (const Cost& c : e.decode_costs)
+      if (!c.comm) s += c.seconds;
+    return s;
+  };
+  const Catalog none = catalog(0), two = catalog(2), four = catalog(4);
+  const Plan tp2{2, 1, 1, 1};
+  const Estimate base = estimate(m, none.resolve("s"), 1, tp2, w), with = estimate(m, two.resolve("s"), 1, tp2, w),
+                 other = estimate(m, four.resolve("s"), 1, tp2, w);
+  ASSERT_TRUE(base.fits && with.fits && other.fits) << base.reject << with.reject << other.reject;
+  // Batch 1 is memory-bound: each of the 2 ranks at 1.5 / 2 TB/s instead of 1 / 2.
+  EXPECT_NEAR(memory_seconds(with), memory_seconds(base) / 1.5, memory_seconds(base) * 1e-9);
+  EXPECT_NEAR(memory_seconds(other), memory_seconds(base), memory_seconds(base) * 1e-9) << "measured with 4 ranks, not 2";
+  EXPECT_DOUBLE_EQ(with.tpot_s - memory_seconds(with), base.tpot_s - memory_seconds(base)) << "the all-reduces are the same";
+  // Prefill of 16,384 tokens a rank is compute-bound: the GEMMs at 50 / 2 TFLOP/s instead of
+  // 100 / 2; attention stays at its share of bf16_tflops.
+  auto gemm_seconds = [](const Estimate& e) {
+    double s = 0;
+    for (const Cost& c : e.prefill_costs)
+      if (c.name == "attention projections" || c.name == "dense FFN") s += c.seconds;
+    return s;
+  };
+  EXPECT_NEAR(gemm_seconds(with), 2 * gemm_seconds(base), gemm_seconds(base) * 1e-9);
+  EXPECT_NEAR(gemm_seconds(other), gemm_seconds(base), gemm_seconds(base) * 1e-9);
+  // A group figure needs the rank count it was measured with.
+  nlohmann::json bad = {{"kind", "chip"}, {"name", "c"}, {"title", "C"}, {"family", "cpu"}, {"bf16_tflops", num(1)},
+                        {"memory_gb", num(1)}, {"memory_tbps", num(1)}, {"scale_up_gbps", num(1)},
+                        {"scale_up_latency_us", num(1)}, {"scale_out_gbps", num(1)}, {"scale_out_latency_us", num(1)},
+                        {"power_w", num(0)}, {"group_memory_tbps", num(1)}};
+  try {
+    Catalog::parse({{"bad.json", bad.dump()}});
+    ADD_FAILURE() << "no error without group_ranks";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("bad.json: \"group_memory_tbps\" needs \"group_ranks\""), std::string::npos) << e.what();
+  }
+  bad["group_ranks"] = "two";
+  try {
+    Catalog::parse({{"bad.json", bad.dump()}});
+    ADD_FAILURE() << "no error for a group_ranks that is not a number";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("\"group_ranks\" must be a whole number"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Perf, MeasuredAttentionAndVectorRatesAddTheirOwnTerms) {
   const ModelDesc m = *builtin_model("llama-3-8b");
   // Per token and layer: 2 norms and 2 adds over 4096; rotary q (32 heads) and k (8) and the KV
