@@ -66,19 +66,20 @@ TEST(ModelDesc, BuiltInModelsHaveTheirPublishedSizes) {
   EXPECT_THROW(load_model_desc("no-such-model"), InputError);
 }
 
-// A made-up chip (100 TFLOPS, 1 TB/s, 100 GB, every efficiency 1, no overlap) in a system of 8
-// with a scale-up domain of 4.
-// extra: more chip fields, {name: value}.
-Catalog made_up(const std::vector<std::pair<std::string, double>>& extra = {}) {
+// A made-up chip (100 TFLOPS, 1 TB/s, 100 GB, every efficiency 1, no overlap) of family `family`
+// in a system of `chips` with a scale-up domain of `domain`.
+// extra: more chip fields, {name: value} (numbers with a source, or plain values as they are).
+Catalog made_up(const nlohmann::json& extra = nlohmann::json::object(), const std::string& family = "f", double chips = 8,
+                double domain = 4) {
   auto num = [](double v) { return nlohmann::json{{"value", v}, {"source", "made up for the test"}}; };
-  nlohmann::json chip = {{"kind", "chip"}, {"name", "c"}, {"title", "C"}, {"family", "f"}, {"bf16_tflops", num(100)},
+  nlohmann::json chip = {{"kind", "chip"}, {"name", "c"}, {"title", "C"}, {"family", family}, {"bf16_tflops", num(100)},
                                {"memory_gb", num(100)}, {"memory_tbps", num(1)}, {"scale_up_gbps", num(100)},
                                {"scale_up_latency_us", num(2)}, {"scale_out_gbps", num(10)}, {"scale_out_latency_us", num(5)},
                                {"power_w", num(500)}};
-  for (const auto& [k, v] : extra) chip[k] = num(v);
+  for (const auto& [k, v] : extra.items()) chip[k] = v.is_number_float() ? num(v.get<double>()) : v;
   const nlohmann::json sys = {{"kind", "system"}, {"name", "s"}, {"title", "S"}, {"chip", "c"}, {"topology", "switched"},
-                              {"chips", num(8)}, {"scale_up_domain", num(4)}, {"power_kw", num(5)}};
-  const nlohmann::json fam = {{"kind", "family"}, {"name", "f"}, {"title", "F"}, {"gemm", num(1)}, {"attention", num(1)},
+                              {"chips", num(chips)}, {"scale_up_domain", num(domain)}, {"power_kw", num(5)}};
+  const nlohmann::json fam = {{"kind", "family"}, {"name", family}, {"title", "F"}, {"gemm", num(1)}, {"attention", num(1)},
                               {"memory", num(1)}, {"comm", num(1)}, {"a2a_latency_us", num(0)}, {"overlap", num(0)},
                               {"step_overhead", num(1)}};
   return Catalog::parse({{"c.json", chip.dump()}, {"s.json", sys.dump()}, {"f.json", fam.dump()}});
@@ -121,23 +122,11 @@ TEST(Perf, AMemoryBoundDecodeStepReadsEveryWeightAndTheKVOnce) {
 // over group_ranks ranks: a plan of that many ranks streams its weights and multiplies at those
 // rates, any other count at its share of memory_tbps and bf16_tflops.
 TEST(Perf, RanksSharingACpuRunAtTheGroupRatesMeasuredWithThatManyRanks) {
-  auto num = [](double v) { return nlohmann::json{{"value", v}, {"source", "made up for the test"}}; };
-  auto catalog = [&](int group_ranks) {
-    nlohmann::json chip = {{"kind", "chip"}, {"name", "c"}, {"title", "C"}, {"family", "cpu"}, {"bf16_tflops", num(100)},
-                           {"memory_gb", num(100)}, {"memory_tbps", num(1)}, {"scale_up_gbps", num(100)},
-                           {"scale_up_latency_us", num(2)}, {"scale_out_gbps", num(100)}, {"scale_out_latency_us", num(2)},
-                           {"power_w", num(0)}};
-    if (group_ranks > 0) {
-      chip["group_memory_tbps"] = num(1.5);
-      chip["group_tflops"] = num(50);
-      chip["group_ranks"] = group_ranks;
-    }
-    const nlohmann::json sys = {{"kind", "system"}, {"name", "s"}, {"title", "S"}, {"chip", "c"}, {"topology", "shared memory"},
-                                {"chips", num(1)}, {"scale_up_domain", num(1)}, {"power_kw", num(0)}};
-    const nlohmann::json fam = {{"kind", "family"}, {"name", "cpu"}, {"title", "F"}, {"gemm", num(1)}, {"attention", num(1)},
-                                {"memory", num(1)}, {"comm", num(1)}, {"a2a_latency_us", num(0)}, {"overlap", num(0)},
-                                {"step_overhead", num(1)}};
-    return Catalog::parse({{"c.json", chip.dump()}, {"s.json", sys.dump()}, {"f.json", fam.dump()}});
+  // One chip of family cpu (ranks may outnumber it).
+  auto catalog = [](int group_ranks) {
+    nlohmann::json extra = nlohmann::json::object();
+    if (group_ranks > 0) extra = {{"group_memory_tbps", 1.5}, {"group_tflops", 50.0}, {"group_ranks", group_ranks}};
+    return made_up(extra, "cpu", 1, 1);
   };
   const ModelDesc m = *builtin_model("llama-3-8b");
   Workload w;
@@ -158,7 +147,8 @@ TEST(Perf, RanksSharingACpuRunAtTheGroupRatesMeasuredWithThatManyRanks) {
   // Batch 1 is memory-bound: each of the 2 ranks at 1.5 / 2 TB/s instead of 1 / 2.
   EXPECT_NEAR(memory_seconds(with), memory_seconds(base) / 1.5, memory_seconds(base) * 1e-9);
   EXPECT_NEAR(memory_seconds(other), memory_seconds(base), memory_seconds(base) * 1e-9) << "measured with 4 ranks, not 2";
-  EXPECT_DOUBLE_EQ(with.tpot_s - memory_seconds(with), base.tpot_s - memory_seconds(base)) << "the all-reduces are the same";
+  EXPECT_NEAR(with.tpot_s - memory_seconds(with), base.tpot_s - memory_seconds(base), base.tpot_s * 1e-9)
+      << "the all-reduces are the same";
   // Prefill of 16,384 tokens a rank is compute-bound: the GEMMs at 50 / 2 TFLOP/s instead of
   // 100 / 2; attention stays at its share of bf16_tflops.
   auto gemm_seconds = [](const Estimate& e) {
@@ -170,10 +160,11 @@ TEST(Perf, RanksSharingACpuRunAtTheGroupRatesMeasuredWithThatManyRanks) {
   EXPECT_NEAR(gemm_seconds(with), 2 * gemm_seconds(base), gemm_seconds(base) * 1e-9);
   EXPECT_NEAR(gemm_seconds(other), gemm_seconds(base), gemm_seconds(base) * 1e-9);
   // A group figure needs the rank count it was measured with.
-  nlohmann::json bad = {{"kind", "chip"}, {"name", "c"}, {"title", "C"}, {"family", "cpu"}, {"bf16_tflops", num(1)},
-                        {"memory_gb", num(1)}, {"memory_tbps", num(1)}, {"scale_up_gbps", num(1)},
-                        {"scale_up_latency_us", num(1)}, {"scale_out_gbps", num(1)}, {"scale_out_latency_us", num(1)},
-                        {"power_w", num(0)}, {"group_memory_tbps", num(1)}};
+  auto num = [](double v) { return nlohmann::json{{"value", v}, {"source", "made up for the test"}}; };
+  nlohmann::json bad = {{"kind", "chip"}, {"name", "c"}, {"title", "C"}, {"family", "cpu"}, {"group_memory_tbps", num(1)}};
+  for (const char* key : {"bf16_tflops", "memory_gb", "memory_tbps", "scale_up_gbps", "scale_up_latency_us", "scale_out_gbps",
+                          "scale_out_latency_us", "power_w"})
+    bad[key] = num(1);
   try {
     Catalog::parse({{"bad.json", bad.dump()}});
     ADD_FAILURE() << "no error without group_ranks";
@@ -200,7 +191,7 @@ TEST(Perf, MeasuredAttentionAndVectorRatesAddTheirOwnTerms) {
   w.in = 1000;
   w.out = 2;
   w.batch = 1;
-  const Catalog base_cat = made_up(), cat = made_up({{"attention_tflops", 1}, {"vector_gbps", 10}});
+  const Catalog base_cat = made_up(), cat = made_up({{"attention_tflops", 1.0}, {"vector_gbps", 10.0}});
   for (int tp : {1, 2}) {
     const Plan p{tp, 1, 1, 1};
     const Estimate base = estimate(m, base_cat.resolve("s"), tp, p, w), e = estimate(m, cat.resolve("s"), tp, p, w);
