@@ -289,6 +289,20 @@ double vector_rate(const plan::ModelDesc& m, bool quick) {
   return 4.0 * kTokens * (e.replicated + e.split) / mean_over(quick ? 0.05 : 0.5, 5, layer);
 }
 
+// Ring all-reduce time = 2 (n - 1) / n x bytes / beta + 2 (n - 1) x alpha over n ranks, solved
+// from the times of two sizes (floats); when the larger comes out no slower (noise), beta is
+// `fallback_beta_bps` and alpha solved from the small one alone.
+struct RingFit {
+  double alpha;     // s per ring step
+  double beta_bps;  // B/s of the ring's traffic
+};
+RingFit ring_fit(int ranks, size_t small, double t_small, size_t large, double t_large, double fallback_beta_bps) {
+  const double n = ranks, ring = 2 * (n - 1) / n;
+  const double beta = t_large > t_small ? ring * static_cast<double>((large - small) * sizeof(float)) / (t_large - t_small)
+                                        : fallback_beta_bps;
+  return {std::max(0.0, (t_small - ring * static_cast<double>(small * sizeof(float)) / beta) / (2 * (n - 1))), beta};
+}
+
 // All-reduce of n floats across the group: seconds, best of many.
 double allreduce_seconds(Collective& c, size_t n) {
   std::vector<float> buf(n, 1.0f);
@@ -315,8 +329,7 @@ struct GroupRates {
   double stream_bps;  // the whole group's weight stream, one token
   double gemm_flops;  // the whole group's GEMM rate, 128 tokens
 };
-GroupRates group_rates(Collective& c, const std::string& model_path, double idle_beta_bps, bool quick) {
-  const gguf::File f = gguf::File::open(model_path);
+GroupRates group_rates(Collective& c, const gguf::File& f, double idle_beta_bps, bool quick) {
   // Each rank's row slice of every layer matrix, as tensor parallelism splits them (balanced),
   // ordered as the forward pass runs them; the all-reduces follow the attention output and the
   // FFN down projection.
@@ -384,14 +397,9 @@ GroupRates group_rates(Collective& c, const std::string& model_path, double idle
     gemms.push_back(pass(kTokens, 0));
     extra_large.push_back((pass(kTokens, kLarge) - gemms.back()) / calls);
   }
-  // Ring all-reduce time = 2 (n - 1) / n bytes / beta + 2 (n - 1) alpha, solved from the two;
-  // when the larger call comes out no slower (noise), the idle beta.
-  const double n = c.size(), ring = 2 * (n - 1) / n;
-  const double t_small = median(extra_small), t_large = median(extra_large);
-  const double beta = t_large > t_small ? ring * static_cast<double>((kLarge - kSmall) * sizeof(float)) / (t_large - t_small)
-                                        : idle_beta_bps;
-  const double alpha = std::max(0.0, (t_small - ring * static_cast<double>(kSmall * sizeof(float)) / beta) / (2 * (n - 1)));
-  return {alpha, beta, n * bytes / median(works), n * flops * kTokens / median(gemms)};
+  const RingFit fit = ring_fit(c.size(), kSmall, median(extra_small), kLarge, median(extra_large), idle_beta_bps);
+  const double n = c.size();
+  return {fit.alpha, fit.beta_bps, n * bytes / median(works), n * flops * kTokens / median(gemms)};
 }
 
 }  // namespace
@@ -403,6 +411,7 @@ std::string local_catalog(const std::string& model_path, Collective* world, bool
   ::gethostname(host.data(), host.size());
   host.resize(std::strlen(host.c_str()));
 
+  const gguf::File f = gguf::File::open(model_path);
   // The all-reduce first, every rank in step; then rank 0 alone times the kernels.
   double alpha = 50e-6, beta_bps = 2e9;  // loopback TCP, when not measured
   double group_stream_bps = 0, group_gemm_flops = 0;  // measured with more than one rank only
@@ -411,14 +420,10 @@ std::string local_catalog(const std::string& model_path, Collective* world, bool
     // Two sizes: a decode step's activations (2,048 floats) and a megabyte.
     const size_t small = 2048, large = 256 * 1024;
     const double t_small = allreduce_seconds(*world, small), t_large = allreduce_seconds(*world, large);
-    // Ring all-reduce time = 2 (n - 1) / n bytes / beta + 2 (n - 1) alpha, solved from the two.
-    const double n = world->size(), f = 2 * (n - 1) / n;
-    beta_bps = f * static_cast<double>((large - small) * sizeof(float)) / std::max(1e-9, t_large - t_small);
-    alpha = std::max(0.0, (t_small - f * static_cast<double>(small * sizeof(float)) / beta_bps) / (2 * (n - 1)));
+    const RingFit idle = ring_fit(world->size(), small, t_small, large, t_large, beta_bps);
     // What a step pays is the loaded figure: ranks that share cores hide each other's waits (one
     // computes while another waits) or hold each other up; ranks that do not wait for the late one.
-    const double idle_alpha = alpha, idle_beta = beta_bps;
-    const GroupRates g = group_rates(*world, model_path, beta_bps, quick);
+    const GroupRates g = group_rates(*world, f, idle.beta_bps, quick);
     alpha = g.alpha;
     beta_bps = g.beta_bps;
     group_stream_bps = g.stream_bps;
@@ -430,7 +435,7 @@ std::string local_catalog(const std::string& model_path, Collective* world, bool
       fmt::print(stderr,
                  "calibrate: all-reduce over {} ranks at work: {:.1f} us a step + bytes at {:.2f} GB/s ({:.1f} us, {:.2f} GB/s "
                  "idle); {} ranks of one thread stream weights at {:.1f} GB/s together, GEMM {:.1f} GFLOP/s\n",
-                 world->size(), alpha * 1e6, beta_bps / 1e9, idle_alpha * 1e6, idle_beta / 1e9, world->size(),
+                 world->size(), alpha * 1e6, beta_bps / 1e9, idle.alpha * 1e6, idle.beta_bps / 1e9, world->size(),
                  group_stream_bps / 1e9, group_gemm_flops / 1e9);
   }
   // The other ranks wait in a broadcast (it polls with long sleeps: no core taken; MPI_Barrier
@@ -440,7 +445,6 @@ std::string local_catalog(const std::string& model_path, Collective* world, bool
     world->broadcast_patiently(&done, sizeof(done), 0);
     return {};
   }
-  const gguf::File f = gguf::File::open(model_path);
   const Rates rates = kernel_rates(layer_matrices(f), quick);
   const plan::ModelDesc desc = plan::model_from_gguf(f);
   const double attn_flops = attention_rate(desc, ThreadPool::global(), quick);

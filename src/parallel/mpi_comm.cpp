@@ -168,32 +168,30 @@ void MpiComm::all_gather(const void* mine, size_t bytes, void* all) {
   check(MPI_Allgather(mine, count_of(bytes), MPI_BYTE, all, count_of(bytes), MPI_BYTE, comm_of(comm_)), "allgather");
 }
 
-void MpiComm::broadcast(void* data, size_t bytes, int root) {
-  const Timed t(*this, "broadcast", rank_ == root ? static_cast<double>(bytes) : 0.0);
-  MPI_Request req = MPI_REQUEST_NULL;
-  check(MPI_Ibcast(data, count_of(bytes), MPI_BYTE, root, comm_of(comm_), &req), "bcast");
-  wait(&req, "bcast");
-}
+void MpiComm::broadcast(void* data, size_t bytes, int root) { broadcast(data, bytes, root, false); }
 
-void MpiComm::broadcast_patiently(void* data, size_t bytes, int root) {
+void MpiComm::broadcast_patiently(void* data, size_t bytes, int root) { broadcast(data, bytes, root, true); }
+
+void MpiComm::broadcast(void* data, size_t bytes, int root, bool patient) {
   const Timed t(*this, "broadcast", rank_ == root ? static_cast<double>(bytes) : 0.0);
   MPI_Request req = MPI_REQUEST_NULL;
   check(MPI_Ibcast(data, count_of(bytes), MPI_BYTE, root, comm_of(comm_), &req), "bcast");
-  wait(&req, "bcast", rank_ != root);
+  wait(&req, "bcast", patient && rank_ != root);
 }
 
 // A few thousand tries back to back (what is about to arrive), then with sleeps of 0.2 ms, so
 // that a rank waiting for its next order costs no core; after ~2 s of waiting (an idle group,
 // or ranks waiting while one works alone) sleeps of 2 ms, so that the waiting ranks do not
-// interrupt the working ones thousands of times a second.
+// interrupt the working ones thousands of times a second. Patient: 2 ms sleeps from the start.
 void MpiComm::wait(void* request, const char* what, bool patient) {
   auto* req = static_cast<MPI_Request*>(request);
   constexpr int kSpin = 2000, kShortSleeps = 10000;
-  for (int tries = patient ? kSpin + kShortSleeps + 1 : 0;; ++tries) {
+  for (int tries = 0;; ++tries) {
     int done = 0;
     check(MPI_Test(req, &done, MPI_STATUS_IGNORE), what);
     if (done) return;
-    if (tries > kSpin) std::this_thread::sleep_for(std::chrono::microseconds(tries > kSpin + kShortSleeps ? 2000 : 200));
+    if (patient || tries > kSpin + kShortSleeps) std::this_thread::sleep_for(std::chrono::microseconds(2000));
+    else if (tries > kSpin) std::this_thread::sleep_for(std::chrono::microseconds(200));
   }
 }
 

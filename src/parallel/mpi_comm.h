@@ -59,6 +59,8 @@ class MpiComm final : public Collective {
   MpiComm(void* comm, int rank, int size) : comm_(comm), rank_(rank), size_(size) {}
   static std::unique_ptr<MpiComm> wrap(void* comm, double timeout_s, bool world);
   void watch(double timeout_s);
+  // broadcast and broadcast_patiently: the waiting ranks patient or not.
+  void broadcast(void* data, size_t bytes, int root, bool patient);
   // Polls a request to completion: back to back at first, then with short sleeps; patient:
   // with long sleeps from the start.
   void wait(void* request, const char* what, bool patient = false);

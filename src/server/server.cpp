@@ -39,8 +39,9 @@ Server::Server(ServerOptions opts) : opts_(std::move(opts)), http_(std::make_uni
   routes();
   // cpp-httplib listens with a backlog of 5 connections: when more clients connect at once (a
   // burst of streams), the kernel drops their SYNs and each waits a 1 s retransmit before its
-  // request even starts. The listening socket (the last one made; the library closes those
-  // that fail to bind) listens again with the system's largest backlog.
+  // request even starts. (Its CPPHTTPLIB_LISTEN_BACKLOG does not help: Debian's package builds
+  // the library with it, libcpp-httplib.so.) The listening socket (the last one made; the
+  // library closes those that fail to bind) listens again with the system's largest backlog.
   int listen_fd = -1;
   http_->set_socket_options([&listen_fd](socket_t sock) {
     httplib::default_socket_options(sock);
