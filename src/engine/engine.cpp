@@ -114,7 +114,7 @@ Engine::~Engine() {
   if (disk_store_) disk_store_->on_fetched(nullptr);  // before mu_ and cv_ go
 }
 
-std::shared_ptr<RequestStream> Engine::submit(RequestOptions req) {
+std::unique_ptr<Engine::Seq> Engine::prepare(RequestOptions req) const {
   const int64_t n_prompt = static_cast<int64_t>(req.prompt.size());
   const int64_t n_vocab = model_->hparams().n_vocab;
   if (n_prompt == 0) throw_input("the prompt is empty: nothing to continue from");
@@ -129,17 +129,43 @@ std::shared_ptr<RequestStream> Engine::submit(RequestOptions req) {
   seq->n_prompt = n_prompt;
   seq->tokens = seq->req.prompt;
   for (model::TokenId t : seq->tokens) seq->sampler.accept(t);
-  auto out = seq->out;
+  return seq;
+}
+
+std::vector<std::shared_ptr<RequestStream>> Engine::enqueue(std::vector<std::unique_ptr<Seq>> seqs) {
+  std::vector<std::shared_ptr<RequestStream>> out;
   {
     std::lock_guard lock(mu_);
-    if (!accepting_) return nullptr;
-    if (stats_.waiting + static_cast<int64_t>(incoming_.size()) >= opts_.max_queue) return nullptr;
-    seq->order = next_order_++;
-    in_flight_.push_back(out);
-    incoming_.push_back(std::move(seq));
+    if (!accepting_) return out;
+    if (stats_.waiting + static_cast<int64_t>(incoming_.size() + seqs.size()) > opts_.max_queue) return out;
+    for (auto& seq : seqs) {
+      seq->order = next_order_++;
+      out.push_back(seq->out);
+      in_flight_.push_back(seq->out);
+      incoming_.push_back(std::move(seq));
+    }
   }
   cv_.notify_all();
   return out;
+}
+
+std::shared_ptr<RequestStream> Engine::submit(RequestOptions req) {
+  std::vector<std::unique_ptr<Seq>> one;
+  one.push_back(prepare(std::move(req)));
+  auto out = enqueue(std::move(one));
+  return out.empty() ? nullptr : out.front();
+}
+
+std::vector<std::shared_ptr<RequestStream>> Engine::submit_all(std::vector<RequestOptions> reqs) {
+  std::vector<std::unique_ptr<Seq>> seqs;
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    try {
+      seqs.push_back(prepare(std::move(reqs[i])));
+    } catch (const InputError& e) {
+      throw_input("request {} of {}: {}", i + 1, reqs.size(), e.what());
+    }
+  }
+  return enqueue(std::move(seqs));
 }
 
 void Engine::shutdown(std::chrono::milliseconds grace) {

@@ -75,6 +75,10 @@ class Engine {
   // vocabulary, prompt + max_tokens beyond the context: the message names the numbers).
   // Returns null when the queue is full or the engine is shutting down.
   std::shared_ptr<RequestStream> submit(RequestOptions req);
+  // Queues several requests at once, as an offline batch: the engine first sees them together,
+  // in this order. All are checked before any is queued (the InputError names the request);
+  // returns no streams when the queue cannot take them all or the engine is shutting down.
+  std::vector<std::shared_ptr<RequestStream>> submit_all(std::vector<RequestOptions> reqs);
 
   // Stops accepting requests; waits up to `grace` for those in flight, then cancels the rest
   // and waits for them to end.
@@ -93,6 +97,8 @@ class Engine {
  private:
   struct Seq;
   void loop();
+  std::unique_ptr<Seq> prepare(RequestOptions req) const;  // checks a request (InputError)
+  std::vector<std::shared_ptr<RequestStream>> enqueue(std::vector<std::unique_ptr<Seq>> seqs);
   // A step started and not yet sampled (pipeline stages keep several in flight).
   struct Flight {
     std::vector<StepItem> items;

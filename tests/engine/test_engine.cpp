@@ -73,9 +73,12 @@ std::vector<Result> run_all(Engine& eng, const std::vector<std::vector<model::To
     for (size_t i = 0; i < ps.size(); ++i) out[i] = drain(*eng.submit(greedy(ps[i], max_tokens)));
     return out;
   }
-  std::vector<std::shared_ptr<RequestStream>> streams;
-  for (const auto& p : ps) streams.push_back(eng.submit(greedy(p, max_tokens)));
-  for (size_t i = 0; i < ps.size(); ++i) out[i] = drain(*streams[i]);
+  // Queued together: the engine's first step sees them all, whatever the threads' timing.
+  std::vector<RequestOptions> reqs;
+  for (const auto& p : ps) reqs.push_back(greedy(p, max_tokens));
+  const auto streams = eng.submit_all(std::move(reqs));
+  EXPECT_EQ(streams.size(), ps.size());
+  for (size_t i = 0; i < streams.size(); ++i) out[i] = drain(*streams[i]);
   return out;
 }
 
@@ -113,9 +116,9 @@ TEST(Engine, ReusedPrefixBlocksGiveTheSameGreedyOutputs) {
   // evicted while others use them.
   const model::KvLayout layout(model->hparams(), DType::F16, model::kKvBlockTokens);
   Engine tight(*model, {.parallel = 6, .n_ctx = 256, .kv_mem = layout.block_bytes() * 8, .batch_tokens = 64});
-  std::vector<std::shared_ptr<RequestStream>> streams;
-  for (const auto& p : asks) streams.push_back(tight.submit(greedy(p, 40)));
-  for (size_t i = 0; i < asks.size(); ++i) EXPECT_EQ(drain(*streams[i]).tokens, fresh[i].tokens) << "question " << i;
+  // (Queued together: one at a time, each might find the pool free of the others.)
+  const auto together = run_all(tight, asks, 40, true);
+  for (size_t i = 0; i < asks.size(); ++i) EXPECT_EQ(together[i].tokens, fresh[i].tokens) << "question " << i;
   const EngineStats ts = settled(tight);
   EXPECT_GT(ts.preemptions, 0);
   EXPECT_GT(ts.shared_tokens, 0);
@@ -227,7 +230,11 @@ TEST(Engine, ThirtyTwoConcurrentGreedyRequestsEqualTheirSequentialOutputs) {
   Engine alone(*model, {.parallel = 1, .n_ctx = 256});
   const auto want = run_all(alone, ps, 24, false);
   Engine eng(*model, {.parallel = 32, .n_ctx = 256, .batch_tokens = 128});
-  const auto got = run_all(eng, ps, 24, true);
+  // One at a time, as a server's clients arrive: each joins whatever batch is running.
+  std::vector<std::shared_ptr<RequestStream>> streams;
+  for (const auto& p : ps) streams.push_back(eng.submit(greedy(p, 24)));
+  std::vector<Result> got;
+  for (auto& st : streams) got.push_back(drain(*st));
   for (size_t i = 0; i < ps.size(); ++i) {
     EXPECT_EQ(got[i].tokens, want[i].tokens) << "request " << i;
     EXPECT_EQ(got[i].text, want[i].text) << "request " << i;
@@ -297,6 +304,13 @@ TEST(Engine, RequestsThatCannotRunAreRefusedWithTheNumbers) {
   }
   EXPECT_THROW(eng.submit(greedy({}, 4)), InputError);
   EXPECT_THROW(eng.submit(greedy({-1}, 4)), InputError);
+  try {  // a batch is checked whole before any of it is queued
+    eng.submit_all({greedy({1, 2, 3}, 4), greedy(std::vector<model::TokenId>(40, 5), 30)});
+    FAIL() << "a batch with 40 + 30 > 64 accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("request 2 of 2"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(eng.stats().waiting + eng.stats().running, 0) << "nothing of the refused batch queued";
   EXPECT_THROW(Engine(*model, {.parallel = 2, .n_ctx = 64, .kv_mem = 1000}), InputError);
 }
 
