@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -15,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
@@ -24,15 +26,12 @@
 #include <vector>
 
 #include "cli/plan_calibrate.h"
+
+#include "cli/calibrate_layer_work.h"
 #include "core/error.h"
-#include "core/half.h"
 #include "core/thread_pool.h"
 #include "gguf/file.h"
-#include "kernels/attend.h"
-#include "kernels/element_ops.h"
 #include "kernels/matmul.h"
-#include "kernels/quant.h"
-#include "kernels/rope.h"
 #include "parallel/mpi_comm.h"
 #include "plan/model_desc.h"
 
@@ -204,89 +203,29 @@ Rates kernel_rates(const Matrices& m, bool quick) {
   return r;
 }
 
-// tandem's attention (kernels/attend.h, as BatchForward::attention runs it per query and KV head)
-// over one layer of a 512-token prompt in 128-token chunks, f16 KV by position in 32-position
-// blocks: FLOP/s as ModelDesc::attn_flops_per_token counts them.
+// tandem's attention over one layer of a 512-token prompt in 128-token chunks (LayerWork, every
+// head, the pool's threads): FLOP/s as ModelDesc::attn_flops_per_token counts them.
 double attention_rate(const plan::ModelDesc& m, ThreadPool& pool, bool quick) {
-  const int64_t nh = m.n_head, nkv = m.n_kv_head, hd = m.head_dim;
-  if (m.mla() || nh <= 0 || nkv <= 0 || nh % nkv != 0 || hd <= 0) return 0;
-  const int64_t group = nh / nkv;
-  constexpr int64_t kCtx = 512, kChunk = 128, kBlock = 32;
-  const AttendKernels kern = AttendKernels::of(DType::F16, hd);
-  std::mt19937 rng(2);
-  std::normal_distribution<float> d(0, 1);
-  const size_t row = static_cast<size_t>(nkv * hd) * sizeof(uint16_t);  // bytes per position
-  std::vector<uint16_t> keys(kCtx * row / 2), values(kCtx * row / 2);
-  for (auto& v : keys) v = to_f16(0.3f * d(rng)).bits;
-  for (auto& v : values) v = to_f16(d(rng)).bits;
-  std::vector<float> q(static_cast<size_t>(kCtx * nh * hd));
-  for (float& v : q) v = d(rng);
-  // Per thread: scores, the group's outputs, its converted query heads.
-  const size_t s_stride = kCtx, per_thread = static_cast<size_t>(group) * (s_stride + static_cast<size_t>(hd) * 2 + 64);
-  std::vector<float> scratch(per_thread * static_cast<size_t>(pool.size()));
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  auto chunk = [&](int64_t c0) {
-    pool.run(kChunk * nkv, [&](int64_t task, int thread) {
-      const int64_t r = c0 + task / nkv, kvh = task % nkv;
-      float* s = scratch.data() + static_cast<size_t>(thread) * per_thread;
-      float* out = s + static_cast<size_t>(group) * s_stride;
-      auto* act = reinterpret_cast<std::byte*>(out + group * hd);
-      const size_t head = static_cast<size_t>(kvh * hd) * sizeof(uint16_t);
-      auto block_at = [&](int64_t j) {
-        const size_t at = static_cast<size_t>(j) * row + head;
-        return std::pair<const std::byte*, const std::byte*>(reinterpret_cast<const std::byte*>(keys.data()) + at,
-                                                             reinterpret_cast<const std::byte*>(values.data()) + at);
-      };
-      attend_group(kern, hd, hd, group, r + 1, kBlock, block_at, row, row, q.data() + (r * nh + kvh * group) * hd, scale,
-                   s, s_stride, act, out);
-    });
-  };
+  constexpr int64_t kChunk = 128;
+  LayerWork work(m, m.n_head, m.n_kv_head, kChunk, pool.size());
+  if (!work.ok()) return 0;
   auto prompt = [&] {
-    for (int64_t c0 = 0; c0 < kCtx; c0 += kChunk) chunk(c0);
+    for (int64_t c0 = 0; c0 < LayerWork::kCtx; c0 += kChunk) work.attend(c0, pool);
   };
   prompt();  // warm-up
-  const double flops = 4.0 * static_cast<double>(nh * hd) * static_cast<double>(kCtx * (kCtx + 1) / 2);
+  double flops = 0;
+  for (int64_t c0 = 0; c0 < LayerWork::kCtx; c0 += kChunk) flops += work.attend_flops(c0);
   return flops / mean_over(quick ? 0.1 : 1.0, 3, prompt);
 }
 
-// tandem's per-token vector work of one layer over 128 tokens between the matrix products, on
-// the calling thread as the forward pass runs it: two RMS norms and two residual adds over
-// d_model, rotary q and k, the f16 KV store of k and v. Bytes per second of f32 elements as
+// tandem's per-token vector work of one layer over 128 tokens (LayerWork, every head) on the
+// calling thread, as the forward pass runs it: bytes per second of f32 elements as
 // ModelDesc::vector_elements_per_layer counts them.
 double vector_rate(const plan::ModelDesc& m, bool quick) {
-  constexpr int64_t kTokens = 128;
-  const int64_t dm = m.d_model, qd = m.n_head * m.head_dim, kd = m.n_kv_head * m.head_dim;
-  const QuantizeFn store = quant_ops().quantize[static_cast<size_t>(DType::F16)];
-  if (m.mla() || dm <= 0 || qd <= 0 || kd <= 0 || m.head_dim % 2 != 0 || store == nullptr) return 0;
-  std::mt19937 rng(3);
-  std::normal_distribution<float> d(0, 1);
-  auto filled = [&](int64_t n) {
-    std::vector<float> v(static_cast<size_t>(n));
-    for (float& x : v) x = d(rng);
-    return v;
-  };
-  std::vector<float> x = filled(kTokens * dm), y = filled(kTokens * dm), w = filled(dm), q = filled(kTokens * qd),
-                     k = filled(kTokens * kd), v = filled(kTokens * kd);
-  std::vector<uint16_t> kv(static_cast<size_t>(2 * kTokens * kd));
-  std::vector<int32_t> pos(kTokens);
-  for (int64_t t = 0; t < kTokens; ++t) pos[static_cast<size_t>(t)] = static_cast<int32_t>(t);
-  RopeParams rp;
-  rp.n_dims = static_cast<int>(m.head_dim);
-  auto layer = [&] {
-    for (int n = 0; n < 2; ++n) {
-      for (int64_t t = 0; t < kTokens; ++t) rms_norm(x.data() + t * dm, w.data(), 1e-5f, y.data() + t * dm, dm);
-      add(x.data(), y.data(), x.data(), kTokens * dm);
-    }
-    rope(q.data(), kTokens, m.n_head, m.head_dim, pos.data(), rp);
-    rope(k.data(), kTokens, m.n_kv_head, m.head_dim, pos.data(), rp);
-    for (int64_t t = 0; t < kTokens; ++t) {
-      store(k.data() + t * kd, kv.data() + 2 * t * kd, kd);
-      store(v.data() + t * kd, kv.data() + (2 * t + 1) * kd, kd);
-    }
-  };
-  layer();  // warm-up
-  const plan::ModelDesc::VectorWork e = m.vector_elements_per_layer();
-  return 4.0 * kTokens * (e.replicated + e.split) / mean_over(quick ? 0.05 : 0.5, 5, layer);
+  LayerWork work(m, m.n_head, m.n_kv_head, 128, 1);
+  if (!work.ok()) return 0;
+  work.vector();  // warm-up
+  return work.vector_bytes() / mean_over(quick ? 0.05 : 0.5, 5, [&] { work.vector(); });
 }
 
 // Ring all-reduce time = 2 (n - 1) / n x bytes / beta + 2 (n - 1) x alpha over n ranks, solved
@@ -328,8 +267,10 @@ struct GroupRates {
   double beta_bps;    // B/s of the ring's traffic
   double stream_bps;  // the whole group's weight stream, one token
   double gemm_flops;  // the whole group's GEMM rate, 128 tokens
+  double attn_flops = 0;  // the whole group's attention rate, 128 prompt tokens; 0: not measured
+  double vector_bps = 0;  // the whole group's vector work, 128 tokens; 0: not measured
 };
-GroupRates group_rates(Collective& c, const gguf::File& f, double idle_beta_bps, bool quick) {
+GroupRates group_rates(Collective& c, const gguf::File& f, const plan::ModelDesc& desc, double idle_beta_bps, bool quick) {
   // Each rank's row slice of every layer matrix, as tensor parallelism splits them (balanced),
   // ordered as the forward pass runs them; the all-reduces follow the attention output and the
   // FFN down projection.
@@ -345,15 +286,24 @@ GroupRates group_rates(Collective& c, const gguf::File& f, double idle_beta_bps,
   double bytes = 0, flops = 0;  // this rank's slices (as the file holds them), per token; every rank's are the same
   for (const LayerTensor& lt : layer_tensors(f)) {
     WeightMatrix w = WeightMatrix::of(f.view(*lt.info));
-    const int64_t rows = w.n_out / c.size();
-    if (rows == 0) continue;
-    w.data = static_cast<const std::byte*>(w.data) + static_cast<size_t>(rows * c.rank()) * w.row_stride;
-    w.n_out = rows;
-    bytes += static_cast<double>(rows) * static_cast<double>(w.row_stride);
-    flops += 2.0 * static_cast<double>(rows) * static_cast<double>(w.k);
+    // The attention output and the FFN down projection by their input columns (the rank's heads
+    // and FFN columns; partial sums, all-reduced), the rest by output rows.
+    const bool reduce = lt.kind == "attn_output" || lt.kind == "ffn_down";
+    const int64_t cols = w.k / c.size(), bs = block_size(w.type);
+    if (reduce && cols % bs == 0 && cols > 0) {
+      w.data = static_cast<const std::byte*>(w.data) + row_bytes(w.type, cols * c.rank());
+      w.k = cols;
+    } else {
+      const int64_t rows = w.n_out / c.size();
+      if (rows == 0) continue;
+      w.data = static_cast<const std::byte*>(w.data) + static_cast<size_t>(rows * c.rank()) * w.row_stride;
+      w.n_out = rows;
+    }
+    bytes += static_cast<double>(w.n_out) * static_cast<double>(row_bytes(w.type, w.k));
+    flops += 2.0 * static_cast<double>(w.n_out) * static_cast<double>(w.k);
     w = as_loaded(w, owned, one);
     const int64_t order = std::find(std::begin(kOrder), std::end(kOrder), lt.kind) - std::begin(kOrder);
-    slices.push_back({lt.layer, order, w, lt.kind == "attn_output" || lt.kind == "ffn_down"});
+    slices.push_back({lt.layer, order, w, reduce});
   }
   if (slices.empty()) throw_input("--calibrate: {} has no layer matrices with {} rows or more", f.name(), c.size());
   std::stable_sort(slices.begin(), slices.end(),
@@ -369,37 +319,77 @@ GroupRates group_rates(Collective& c, const gguf::File& f, double idle_beta_bps,
   constexpr int64_t kTokens = 128;
   constexpr size_t kSmall = 2048, kLarge = kTokens * kSmall;  // floats: 8 KiB, 1 MiB
   std::vector<float> x(static_cast<size_t>(kTokens * k_max), 0.5f), y(static_cast<size_t>(kTokens * n_max)), buf(kLarge, 1.0f);
+  // The rank's heads' layer work besides the matrices, at 128 tokens: before each attention
+  // output projection, the layer's vector work and a chunk of prompt rows (positions 192-319:
+  // the mean context of a 512-token prompt) attending over its KV heads.
+  const int n = c.size();
+  LayerWork work(desc, desc.n_head % n == 0 ? desc.n_head / n : 0, std::max<int64_t>(1, desc.n_kv_head / n), kTokens, 1);
+  constexpr int64_t kChunkAt = 192;
+  const bool extras = work.ok() && desc.n_kv_head % n == 0 &&
+                      std::any_of(slices.begin(), slices.end(), [](const Slice& s) { return s.order == 3; });
   // One pass at `tokens`, all-reducing `reduce` floats where tensor parallelism does (0: not at
-  // all): the slowest rank's seconds.
-  auto pass = [&](int64_t tokens, size_t reduce) {
+  // all), with the layer work when asked: the seconds of attention and of the vector work (the
+  // ranks' mean: ranks sharing a core take turns, one slower in one part and faster in another),
+  // and the rest of the slowest rank's pass (the matrices and all-reduces).
+  struct Times {
+    double matrices, attention = 0, vector = 0;
+  };
+  auto pass = [&](int64_t tokens, size_t reduce, bool with_work = false) {
     c.barrier();
     const auto t0 = Clock::now();
+    std::array<double, 3> mine{};  // total, attention, vector
     for (const Slice& s : slices) {
+      if (with_work && s.order == 3) {
+        auto t = Clock::now();
+        work.vector();
+        mine[2] += seconds_since(t);
+        t = Clock::now();
+        work.attend(kChunkAt, one);
+        mine[1] += seconds_since(t);
+      }
       matmul(s.w, x.data(), tokens, y.data(), one);
       if (reduce > 0 && s.reduce) c.all_reduce_sum(buf.data(), reduce);
     }
-    const double t = seconds_since(t0);
-    std::vector<double> all(static_cast<size_t>(c.size()));
-    c.all_gather(&t, sizeof t, all.data());
-    return *std::max_element(all.begin(), all.end());
+    mine[0] = seconds_since(t0);
+    std::vector<std::array<double, 3>> all(static_cast<size_t>(n));
+    c.all_gather(mine.data(), sizeof mine, all.data());
+    Times out{0};
+    double slowest = 0;
+    for (const auto& a : all) {
+      slowest = std::max(slowest, a[0]);
+      out.attention += a[1] / n;
+      out.vector += a[2] / n;
+    }
+    out.matrices = slowest - out.attention - out.vector;
+    return out;
   };
   auto median = [](std::vector<double> v) {
     std::sort(v.begin(), v.end());
     return v[v.size() / 2];
   };
   const double calls = static_cast<double>(std::count_if(slices.begin(), slices.end(), [](const Slice& s) { return s.reduce; }));
-  std::vector<double> works, extra_small, gemms, extra_large;
+  std::vector<double> works, extra_small, gemms, extra_large, attends, vectors;
   for (int r = 0; r < (quick ? 3 : 7); ++r) {
-    works.push_back(pass(1, 0));
-    extra_small.push_back((pass(1, kSmall) - works.back()) / calls);
+    works.push_back(pass(1, 0).matrices);
+    extra_small.push_back((pass(1, kSmall).matrices - works.back()) / calls);
   }
   for (int r = 0; r < (quick ? 1 : 7); ++r) {
-    gemms.push_back(pass(kTokens, 0));
-    extra_large.push_back((pass(kTokens, kLarge) - gemms.back()) / calls);
+    const Times alone = pass(kTokens, 0, extras), reduced = pass(kTokens, kLarge, extras);
+    gemms.push_back(alone.matrices);
+    extra_large.push_back((reduced.matrices - alone.matrices) / calls);
+    for (const Times& t : {alone, reduced}) {
+      attends.push_back(t.attention);
+      vectors.push_back(t.vector);
+    }
   }
-  const RingFit fit = ring_fit(c.size(), kSmall, median(extra_small), kLarge, median(extra_large), idle_beta_bps);
-  const double n = c.size();
-  return {fit.alpha, fit.beta_bps, n * bytes / median(works), n * flops * kTokens / median(gemms)};
+  const RingFit fit = ring_fit(n, kSmall, median(extra_small), kLarge, median(extra_large), idle_beta_bps);
+  GroupRates g{fit.alpha, fit.beta_bps, n * bytes / median(works), n * flops * kTokens / median(gemms)};
+  if (extras) {
+    const double layers = static_cast<double>(std::count_if(slices.begin(), slices.end(), [](const Slice& s) { return s.order == 3; }));
+    g.attn_flops = n * layers * work.attend_flops(kChunkAt) / median(attends);
+    g.vector_bps = n * layers * work.vector_bytes() / median(vectors);
+  }
+  return g;
 }
 
 }  // namespace
@@ -412,9 +402,10 @@ std::string local_catalog(const std::string& model_path, Collective* world, bool
   host.resize(std::strlen(host.c_str()));
 
   const gguf::File f = gguf::File::open(model_path);
+  const plan::ModelDesc desc = plan::model_from_gguf(f);
   // The all-reduce first, every rank in step; then rank 0 alone times the kernels.
   double alpha = 50e-6, beta_bps = 2e9;  // loopback TCP, when not measured
-  double group_stream_bps = 0, group_gemm_flops = 0;  // measured with more than one rank only
+  std::optional<GroupRates> group;  // measured with more than one rank only
   std::string comm_source = "not measured: run under an MPI launcher (mpirun -n 2 tandem plan --calibrate ...) to measure";
   if (world != nullptr && world->size() > 1) {
     // Two sizes: a decode step's activations (2,048 floats) and a megabyte.
@@ -423,20 +414,20 @@ std::string local_catalog(const std::string& model_path, Collective* world, bool
     const RingFit idle = ring_fit(world->size(), small, t_small, large, t_large, beta_bps);
     // What a step pays is the loaded figure: ranks that share cores hide each other's waits (one
     // computes while another waits) or hold each other up; ranks that do not wait for the late one.
-    const GroupRates g = group_rates(*world, f, idle.beta_bps, quick);
+    const GroupRates g = group_rates(*world, f, desc, idle.beta_bps, quick);
     alpha = g.alpha;
     beta_bps = g.beta_bps;
-    group_stream_bps = g.stream_bps;
-    group_gemm_flops = g.gemm_flops;
+    group = g;
     comm_source = fmt::format("measured on {}: MPI all-reduce over {} ranks of 8 KiB in {:.1f} us and 1 MiB in {:.1f} us "
                               "(idle); {:.1f} us a ring step and {:.2f} GB/s when the ranks compute between calls",
                               host, world->size(), t_small * 1e6, t_large * 1e6, alpha * 1e6, beta_bps / 1e9);
     if (lead)
       fmt::print(stderr,
                  "calibrate: all-reduce over {} ranks at work: {:.1f} us a step + bytes at {:.2f} GB/s ({:.1f} us, {:.2f} GB/s "
-                 "idle); {} ranks of one thread stream weights at {:.1f} GB/s together, GEMM {:.1f} GFLOP/s\n",
+                 "idle); {} ranks of one thread stream weights at {:.1f} GB/s together, GEMM {:.1f} GFLOP/s, "
+                 "attention {:.1f} GFLOP/s, vector work {:.1f} GB/s\n",
                  world->size(), alpha * 1e6, beta_bps / 1e9, idle.alpha * 1e6, idle.beta_bps / 1e9, world->size(),
-                 group_stream_bps / 1e9, group_gemm_flops / 1e9);
+                 g.stream_bps / 1e9, g.gemm_flops / 1e9, g.attn_flops / 1e9, g.vector_bps / 1e9);
   }
   // The other ranks wait in a broadcast (it polls with long sleeps: no core taken; MPI_Barrier
   // spins) while rank 0 times the kernels alone.
@@ -446,7 +437,6 @@ std::string local_catalog(const std::string& model_path, Collective* world, bool
     return {};
   }
   const Rates rates = kernel_rates(layer_matrices(f), quick);
-  const plan::ModelDesc desc = plan::model_from_gguf(f);
   const double attn_flops = attention_rate(desc, ThreadPool::global(), quick);
   const double vector_bps = vector_rate(desc, quick);
   if (world != nullptr) world->broadcast_patiently(&done, sizeof(done), 0);
@@ -473,12 +463,16 @@ std::string local_catalog(const std::string& model_path, Collective* world, bool
       {"power_w", num(0, "not measured")}};
   if (attn_flops > 0)
     chip["attention_tflops"] = num(attn_flops / 1e12, src + ": the attention kernels over one layer of a 512-token prompt, f16 KV");
-  if (group_stream_bps > 0) {
+  if (group) {
     const std::string group_src = fmt::format("measured on {} by tandem plan --calibrate with {}: {} ranks of one thread each "
                                               "running their slices of the layer matrices at once",
                                               host, std::filesystem::path(model_path).filename().string(), world->size());
-    chip["group_memory_tbps"] = num(group_stream_bps / 1e12, group_src + " (one token)");
-    chip["group_tflops"] = num(group_gemm_flops / 1e12, group_src + " (128 tokens)");
+    chip["group_memory_tbps"] = num(group->stream_bps / 1e12, group_src + " (one token)");
+    chip["group_tflops"] = num(group->gemm_flops / 1e12, group_src + " (128 tokens)");
+    const std::string work_src = group_src + ", each with its heads' attention (128 prompt rows at positions 192-319) and "
+                                             "vector work before the attention output projection";
+    if (group->attn_flops > 0) chip["group_attention_tflops"] = num(group->attn_flops / 1e12, work_src);
+    if (group->vector_bps > 0) chip["group_vector_gbps"] = num(group->vector_bps / 1e9, work_src);
     chip["group_ranks"] = world->size();
   }
   if (vector_bps > 0)

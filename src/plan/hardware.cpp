@@ -128,8 +128,12 @@ Catalog Catalog::parse_entries(const std::vector<std::pair<std::string, std::str
       x.vector_gbps = r.number("vector_gbps", false);
       x.group_memory_tbps = r.number("group_memory_tbps", false);
       x.group_tflops = r.number("group_tflops", false);
+      x.group_attention_tflops = r.number("group_attention_tflops", false);
+      x.group_vector_gbps = r.number("group_vector_gbps", false);
       x.group_ranks = r.count("group_ranks", 0);
-      for (const auto& [key, v] : {std::pair{"group_memory_tbps", &x.group_memory_tbps}, std::pair{"group_tflops", &x.group_tflops}})
+      for (const auto& [key, v] : {std::pair{"group_memory_tbps", &x.group_memory_tbps}, std::pair{"group_tflops", &x.group_tflops},
+                                   std::pair{"group_attention_tflops", &x.group_attention_tflops},
+                                   std::pair{"group_vector_gbps", &x.group_vector_gbps}})
         if (v->known() && x.group_ranks < 2)
           throw_input("plan/hardware/{}: \"{}\" needs \"group_ranks\" (2 or more), not {}", file, key, x.group_ranks);
       c.chips_.push_back(std::move(x));

@@ -35,8 +35,11 @@ struct Chip {
   // ranks of one thread each stream their slices of the layer matrices at once (what --tp N on
   // one host runs: it differs from memory_tbps, one process's threads, by up to 20% either way).
   // group_tflops: their GEMM rate at 128 tokens, the same way. A plan with that many ranks on
-  // the chip uses them instead of memory_tbps and the precision's peak.
-  Sourced group_memory_tbps, group_tflops;
+  // the chip uses them instead of memory_tbps and the precision's peak. group_attention_tflops
+  // and group_vector_gbps: the whole chip's attention and vector work while those ranks run
+  // their heads' share of it between their matrices (instead of attention_tflops and
+  // vector_gbps divided among the ranks).
+  Sourced group_memory_tbps, group_tflops, group_attention_tflops, group_vector_gbps;
   int group_ranks = 0;
 };
 

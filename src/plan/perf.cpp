@@ -144,6 +144,12 @@ double allreduce(const Unit& u, int n, double bytes) {
   return 2.0 * (n - 1) / n * bytes / group_bw(u, n) + 2.0 * (n - 1) * group_lat(u, n);
 }
 
+// Ring all-gather of `bytes` in all (each unit holds 1/n of them).
+double allgather(const Unit& u, int n, double bytes) {
+  if (n <= 1) return 0;
+  return (n - 1.0) / n * bytes / group_bw(u, n) + (n - 1) * group_lat(u, n);
+}
+
 // All-to-all of `bytes` leaving each unit for the others of n units, `copies_out`: how many of a
 // token's copies cross the scale-out network at most (node-limited routing), of `copies`.
 double alltoall(const Unit& u, int n, double bytes, double copies, double copies_out_limit) {
@@ -218,6 +224,10 @@ Step step(const Shape& s, const Unit& u, double tokens, double context, double k
   }
   const double out = static_cast<double>(m.output_params()) / tp;
   add(st, u, "output", 2 * logits_tokens * out, out * s.wb);
+  if (p.tp > 1 && logits_tokens > 0) {  // the output split by vocabulary rows: the logits gathered
+    const double bytes = logits_tokens * static_cast<double>(m.vocab) * s.reduce_bytes;
+    add_comm(st, "logits all-gather", bytes, allgather(u, p.tp, bytes));
+  }
   if (p.tp > 1) {
     const double bytes = tokens * m.d_model * s.reduce_bytes;
     add_comm(st, "tensor all-reduce", 2 * s.layers * bytes, 2 * s.layers * allreduce(u, p.tp, bytes));
@@ -264,13 +274,16 @@ Estimate estimate(const ModelDesc& m, const Catalog::Resolved& hw, int chips, co
   Unit u = u0;
   if (hw.family->name == "cpu" && p.ranks() > e.units && p.ranks() % e.units == 0) {
     const double share = static_cast<double>(p.ranks()) / e.units;
-    u.attn_peak /= share;
-    u.vec_bw /= share;
     // Measured with this many ranks: the group's own rates.
     const Chip& c = *hw.chip;
     const bool measured = c.group_ranks * chips == p.ranks();
-    u.mem_bw = measured && c.group_memory_tbps.known() ? c.group_memory_tbps.value * 1e12 / c.group_ranks : u.mem_bw / share;
-    u.gemm_peak = measured && c.group_tflops.known() ? c.group_tflops.value * 1e12 / c.group_ranks : u.gemm_peak / share;
+    auto per_rank = [&](const Sourced& group, double scale, double alone) {
+      return measured && group.known() ? group.value * scale / c.group_ranks : alone / share;
+    };
+    u.mem_bw = per_rank(c.group_memory_tbps, 1e12, u.mem_bw);
+    u.gemm_peak = per_rank(c.group_tflops, 1e12, u.gemm_peak);
+    u.attn_peak = per_rank(c.group_attention_tflops, 1e12, u.attn_peak);
+    u.vec_bw = per_rank(c.group_vector_gbps, 1e9, u.vec_bw);
     u.mem_bytes /= share;
     e.units = p.ranks();
     u.dies = p.ranks() / chips;

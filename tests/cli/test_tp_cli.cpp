@@ -68,8 +68,9 @@ TEST(TensorParallelCli, PlanAutoChoosesASplitAndPrintsWhatOneProcessPrints) {
 }
 
 // `mpirun -n 2 tandem plan --calibrate`: besides the idle all-reduce and rank 0's kernels, the
-// group at work (each rank its slices, at once): its weight stream and GEMM rate, recorded with
-// the rank count they hold for, and the all-reduce's cost while the ranks compute.
+// group at work (each rank its slices, at once): its weight stream and GEMM rate, its heads'
+// attention and vector work, recorded with the rank count they hold for, and the all-reduce's
+// cost while the ranks compute.
 TEST(TensorParallelCli, CalibratingAGroupMeasuresItAtWork) {
   const std::string out = ::testing::TempDir() + "tandem-group-" + std::to_string(::getpid()) + ".json";
   const RunResult r = run_command(kMpirun + " -n 2 " + TANDEM_BINARY + " plan -m " + kModel + " --calibrate " + out);
@@ -79,7 +80,7 @@ TEST(TensorParallelCli, CalibratingAGroupMeasuresItAtWork) {
   const nlohmann::json j = nlohmann::json::parse(in);
   const nlohmann::json& chip = j.at(0);
   EXPECT_EQ(chip.at("group_ranks"), 2);
-  for (const char* key : {"group_memory_tbps", "group_tflops"}) {
+  for (const char* key : {"group_memory_tbps", "group_tflops", "group_attention_tflops", "group_vector_gbps"}) {
     EXPECT_GT(chip.at(key).at("value").get<double>(), 0) << key;
     EXPECT_NE(chip.at(key).at("source").get<std::string>().find("2 ranks of one thread each"), std::string::npos) << key;
   }

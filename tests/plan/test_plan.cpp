@@ -159,6 +159,27 @@ TEST(Perf, RanksSharingACpuRunAtTheGroupRatesMeasuredWithThatManyRanks) {
   };
   EXPECT_NEAR(gemm_seconds(with), 2 * gemm_seconds(base), gemm_seconds(base) * 1e-9);
   EXPECT_NEAR(gemm_seconds(other), gemm_seconds(base), gemm_seconds(base) * 1e-9);
+  // The group's attention and vector work, measured with 2 ranks: each of 2 ranks at half the
+  // group's rates (attention 4 / 2 TFLOP/s, vector work 60 / 2 GB/s) instead of its share of
+  // one process's (8 / 2 TFLOP/s, 30 / 2 GB/s); 4 ranks keep their share of one process's.
+  const Catalog alone = made_up({{"attention_tflops", 8.0}, {"vector_gbps", 30.0}}, "cpu", 1, 1),
+                grouped = made_up({{"attention_tflops", 8.0}, {"vector_gbps", 30.0}, {"group_attention_tflops", 4.0},
+                                   {"group_vector_gbps", 60.0}, {"group_ranks", 2}},
+                                  "cpu", 1, 1);
+  auto seconds_of = [](const std::vector<Cost>& costs, const std::string& name) {
+    for (const Cost& c : costs)
+      if (c.name == name) return c.seconds;
+    return -1.0;
+  };
+  for (const Plan& p : {tp2, Plan{4, 1, 1, 1}}) {
+    const Estimate a = estimate(m, alone.resolve("s"), 1, p, w), g = estimate(m, grouped.resolve("s"), 1, p, w);
+    const double attention = seconds_of(a.prefill_costs, "attention"), vector = seconds_of(a.prefill_costs, "vector work");
+    ASSERT_GT(attention, 0);
+    ASSERT_GT(vector, 0);
+    const bool measured = p.tp == 2;
+    EXPECT_NEAR(seconds_of(g.prefill_costs, "attention"), measured ? 2 * attention : attention, attention * 1e-9) << p.tp;
+    EXPECT_NEAR(seconds_of(g.prefill_costs, "vector work"), measured ? vector / 2 : vector, vector * 1e-9) << p.tp;
+  }
   // A group figure needs the rank count it was measured with.
   auto num = [](double v) { return nlohmann::json{{"value", v}, {"source", "made up for the test"}}; };
   nlohmann::json bad = {{"kind", "chip"}, {"name", "c"}, {"title", "C"}, {"family", "cpu"}, {"group_memory_tbps", num(1)}};
@@ -229,6 +250,13 @@ TEST(Perf, TensorParallelAllReducesFollowTheAlphaBetaModel) {
     const double bytes = 4.0 * tp * 4096 * 2, n = tp;
     const double bw = tp <= 4 ? 100e9 : 10e9, lat = tp <= 4 ? 2e-6 : 5e-6;
     EXPECT_NEAR(comm, 2 * 32 * (2 * (n - 1) / n * bytes / bw + 2 * (n - 1) * lat), 1e-12) << "tp " << tp;
+    // The output is split by vocabulary rows: each step's logits (4 tp rows of 128,256, 2 bytes
+    // each) are gathered by a ring, each unit sending its part to the n - 1 others.
+    double gather = -1;
+    for (const Cost& c : e.decode_costs)
+      if (c.name == "logits all-gather") gather = c.seconds;
+    const double logits = 4.0 * tp * 128256 * 2;
+    EXPECT_NEAR(gather, (n - 1) / n * logits / bw + (n - 1) * lat, 1e-12) << "tp " << tp;
   }
 }
 
