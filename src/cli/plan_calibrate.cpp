@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <numeric>
 #include <optional>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -250,7 +251,7 @@ double allreduce_seconds(Collective& c, size_t n) {
   return median_of(50, [&] { c.all_reduce_sum(buf.data(), n); });
 }
 
-// The group at work, as tensor parallelism runs it: each rank runs its row slice of each of the
+// The group at work, as tensor parallelism runs it: each rank runs its slice of each of the
 // file's layer matrices (repacked as the loader holds them, one thread) in the forward pass's
 // order, all-reducing where tensor parallelism does (after the attention output and after the
 // FFN down projection: two calls a layer, with a layer's work between them), every rank at once
@@ -260,8 +261,12 @@ double allreduce_seconds(Collective& c, size_t n) {
 // group's GEMM rate, and the extra time of 1 MiB all-reduces. Ranks that share cores hide each
 // other's waits or hold each other up, and take turns on a core and its caches: the idle
 // all-reduce and one process's kernels both miss that. The two extra times give the all-reduce's
-// alpha (per ring step) and beta as the idle pair does. Medians of seven passes each (three at
-// one token and one at 128 when quick).
+// alpha (per ring step) and beta as the idle pair does. Means, not medians, of passes with and
+// without the all-reduces in alternation: at least 2 s of one-token passes and seven of each
+// at 128 tokens (0.3 s and one when quick). Four ranks on two cores run most passes at one
+// speed and some much slower (a 20 ms decode pass at 30-57 ms, in runs of several), and a run of
+// tandem bench pays its mean: the median of such passes came out 10-20% faster than the
+// decode it predicted.
 struct GroupRates {
   double alpha;       // s per ring step
   double beta_bps;    // B/s of the ring's traffic
@@ -363,15 +368,15 @@ GroupRates group_rates(Collective& c, const gguf::File& f, const plan::ModelDesc
     out.matrices = slowest - out.attention - out.vector;
     return out;
   };
-  auto median = [](std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
-  };
+  auto mean = [](const std::vector<double>& v) { return std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size()); };
   const double calls = static_cast<double>(std::count_if(slices.begin(), slices.end(), [](const Slice& s) { return s.reduce; }));
   std::vector<double> works, extra_small, gemms, extra_large, attends, vectors;
-  for (int r = 0; r < (quick ? 3 : 7); ++r) {
-    works.push_back(pass(1, 0).matrices);
-    extra_small.push_back((pass(1, kSmall).matrices - works.back()) / calls);
+  // (Every rank sees the same times, so all stop after the same pass.)
+  for (double spent = 0; works.size() < (quick ? 3u : 7u) || spent < (quick ? 0.3 : 2.0);) {
+    const double alone = pass(1, 0).matrices, reduced = pass(1, kSmall).matrices;
+    works.push_back(alone);
+    extra_small.push_back((reduced - alone) / calls);
+    spent += alone + reduced;
   }
   for (int r = 0; r < (quick ? 1 : 7); ++r) {
     const Times alone = pass(kTokens, 0, extras), reduced = pass(kTokens, kLarge, extras);
@@ -382,12 +387,12 @@ GroupRates group_rates(Collective& c, const gguf::File& f, const plan::ModelDesc
       vectors.push_back(t.vector);
     }
   }
-  const RingFit fit = ring_fit(n, kSmall, median(extra_small), kLarge, median(extra_large), idle_beta_bps);
-  GroupRates g{fit.alpha, fit.beta_bps, n * bytes / median(works), n * flops * kTokens / median(gemms)};
+  const RingFit fit = ring_fit(n, kSmall, mean(extra_small), kLarge, mean(extra_large), idle_beta_bps);
+  GroupRates g{fit.alpha, fit.beta_bps, n * bytes / mean(works), n * flops * kTokens / mean(gemms)};
   if (extras) {
     const double layers = static_cast<double>(std::count_if(slices.begin(), slices.end(), [](const Slice& s) { return s.order == 3; }));
-    g.attn_flops = n * layers * work.attend_flops(kChunkAt) / median(attends);
-    g.vector_bps = n * layers * work.vector_bytes() / median(vectors);
+    g.attn_flops = n * layers * work.attend_flops(kChunkAt) / mean(attends);
+    g.vector_bps = n * layers * work.vector_bytes() / mean(vectors);
   }
   return g;
 }
