@@ -22,6 +22,7 @@ LayerWork::LayerWork(const plan::ModelDesc& m, int64_t n_head, int64_t n_kv, int
   ok_ = !m.mla() && d_model_ > 0 && n_head_ > 0 && n_kv_ > 0 && n_head_ % n_kv_ == 0 && hd_ > 0 && hd_ % 2 == 0 &&
         rows_ > 0 && rows_ <= kCtx && quant_ops().quantize[static_cast<size_t>(DType::F16)] != nullptr;
   if (!ok_) return;
+  kern_ = AttendKernels::of(DType::F16, hd_);
   std::mt19937 rng(2);
   std::normal_distribution<float> d(0, 1);
   auto filled = [&](int64_t n, float scale = 1.0f) {
@@ -70,7 +71,6 @@ void LayerWork::vector() {
 
 void LayerWork::attend(int64_t p0, ThreadPool& pool) {
   const int64_t nh = n_head_, nkv = n_kv_, hd = hd_, group = nh / nkv;
-  const AttendKernels kern = AttendKernels::of(DType::F16, hd);
   const size_t row = static_cast<size_t>(nkv * hd) * sizeof(uint16_t);  // bytes per position
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   pool.run(rows_ * nkv, [&](int64_t task, int thread) {
@@ -84,7 +84,7 @@ void LayerWork::attend(int64_t p0, ThreadPool& pool) {
       return std::pair<const std::byte*, const std::byte*>(reinterpret_cast<const std::byte*>(keys_.data()) + at,
                                                            reinterpret_cast<const std::byte*>(values_.data()) + at);
     };
-    attend_group(kern, hd, hd, group, r + 1, kBlock, block_at, row, row, qa_.data() + (r * nh + kvh * group) * hd, scale,
+    attend_group(kern_, hd, hd, group, r + 1, kBlock, block_at, row, row, qa_.data() + (r * nh + kvh * group) * hd, scale,
                  s, static_cast<size_t>(kCtx), act, out);
   });
 }

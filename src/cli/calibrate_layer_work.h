@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/thread_pool.h"
+#include "kernels/attend.h"
 #include "plan/model_desc.h"
 
 namespace tandem::cli {
@@ -37,6 +38,7 @@ class LayerWork {
 
  private:
   bool ok_ = false;
+  AttendKernels kern_;
   int64_t d_model_ = 0, n_head_ = 0, n_kv_ = 0, hd_ = 0, rows_ = 0;
   std::vector<float> x_, y_, w_, q_, k_, v_, qa_, scratch_;
   std::vector<uint16_t> kv_store_, keys_, values_;

@@ -276,10 +276,11 @@ struct GroupRates {
   double vector_bps = 0;  // the whole group's vector work, 128 tokens; 0: not measured
 };
 GroupRates group_rates(Collective& c, const gguf::File& f, const plan::ModelDesc& desc, double idle_beta_bps, bool quick) {
-  // Each rank's row slice of every layer matrix, as tensor parallelism splits them (balanced),
+  // Each rank's slice of every layer matrix, as tensor parallelism splits them (balanced),
   // ordered as the forward pass runs them; the all-reduces follow the attention output and the
   // FFN down projection.
   static constexpr std::string_view kOrder[] = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
+  constexpr int64_t kAttnOutput = 3;  // kOrder's attention output
   struct Slice {
     int64_t layer, order;
     WeightMatrix w;
@@ -296,13 +297,11 @@ GroupRates group_rates(Collective& c, const gguf::File& f, const plan::ModelDesc
     const bool reduce = lt.kind == "attn_output" || lt.kind == "ffn_down";
     const int64_t cols = w.k / c.size(), bs = block_size(w.type);
     if (reduce && cols % bs == 0 && cols > 0) {
-      w.data = static_cast<const std::byte*>(w.data) + row_bytes(w.type, cols * c.rank());
-      w.k = cols;
+      w = w.cols(cols * c.rank(), cols);
     } else {
       const int64_t rows = w.n_out / c.size();
       if (rows == 0) continue;
-      w.data = static_cast<const std::byte*>(w.data) + static_cast<size_t>(rows * c.rank()) * w.row_stride;
-      w.n_out = rows;
+      w = w.rows(rows * c.rank(), rows);
     }
     bytes += static_cast<double>(w.n_out) * static_cast<double>(row_bytes(w.type, w.k));
     flops += 2.0 * static_cast<double>(w.n_out) * static_cast<double>(w.k);
@@ -330,8 +329,8 @@ GroupRates group_rates(Collective& c, const gguf::File& f, const plan::ModelDesc
   const int n = c.size();
   LayerWork work(desc, desc.n_head % n == 0 ? desc.n_head / n : 0, std::max<int64_t>(1, desc.n_kv_head / n), kTokens, 1);
   constexpr int64_t kChunkAt = 192;
-  const bool extras = work.ok() && desc.n_kv_head % n == 0 &&
-                      std::any_of(slices.begin(), slices.end(), [](const Slice& s) { return s.order == 3; });
+  const auto layers = static_cast<double>(std::count_if(slices.begin(), slices.end(), [&](const Slice& s) { return s.order == kAttnOutput; }));
+  const bool extras = work.ok() && desc.n_kv_head % n == 0 && layers > 0;
   // One pass at `tokens`, all-reducing `reduce` floats where tensor parallelism does (0: not at
   // all), with the layer work when asked: the seconds of attention and of the vector work (the
   // ranks' mean: ranks sharing a core take turns, one slower in one part and faster in another),
@@ -344,7 +343,7 @@ GroupRates group_rates(Collective& c, const gguf::File& f, const plan::ModelDesc
     const auto t0 = Clock::now();
     std::array<double, 3> mine{};  // total, attention, vector
     for (const Slice& s : slices) {
-      if (with_work && s.order == 3) {
+      if (with_work && s.order == kAttnOutput) {
         auto t = Clock::now();
         work.vector();
         mine[2] += seconds_since(t);
@@ -390,7 +389,6 @@ GroupRates group_rates(Collective& c, const gguf::File& f, const plan::ModelDesc
   const RingFit fit = ring_fit(n, kSmall, mean(extra_small), kLarge, mean(extra_large), idle_beta_bps);
   GroupRates g{fit.alpha, fit.beta_bps, n * bytes / mean(works), n * flops * kTokens / mean(gemms)};
   if (extras) {
-    const double layers = static_cast<double>(std::count_if(slices.begin(), slices.end(), [](const Slice& s) { return s.order == 3; }));
     g.attn_flops = n * layers * work.attend_flops(kChunkAt) / mean(attends);
     g.vector_bps = n * layers * work.vector_bytes() / mean(vectors);
   }

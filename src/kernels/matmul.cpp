@@ -79,6 +79,24 @@ WeightMatrix WeightMatrix::of(const TensorView& w) {
   return WeightMatrix{w.dtype, w.data, w.ne[0], w.nrows(), w.nb[1]};
 }
 
+WeightMatrix WeightMatrix::rows(int64_t begin, int64_t count) const {
+  TANDEM_CHECK(!packed && begin >= 0 && count >= 0 && begin + count <= n_out, "rows [{}, +{}) of {}", begin, count, n_out);
+  WeightMatrix m = *this;
+  m.data = static_cast<const std::byte*>(data) + static_cast<size_t>(begin) * row_stride;
+  m.n_out = count;
+  return m;
+}
+
+WeightMatrix WeightMatrix::cols(int64_t begin, int64_t count) const {
+  const auto bs = static_cast<int64_t>(block_size(type));
+  TANDEM_CHECK(!packed && begin >= 0 && count >= 0 && begin + count <= k && begin % bs == 0 && count % bs == 0,
+               "columns [{}, +{}) of {} in blocks of {}", begin, count, k, bs);
+  WeightMatrix m = *this;
+  m.data = static_cast<const std::byte*>(data) + row_bytes(type, begin);
+  m.k = count;
+  return m;
+}
+
 void* MatmulScratch::reserve(int slot, size_t bytes) {
   AlignedBuffer& buf = bufs_[static_cast<size_t>(slot)];
   if (buf.size() < bytes) buf = AlignedBuffer(std::max(bytes, buf.size() + buf.size() / 2));

@@ -49,6 +49,10 @@ struct WeightMatrix {
   // From a TensorView W[n_out][k] (ne = {k, n_out}; outer dimensions count as more rows, so
   // they must be contiguous with the rows).
   static WeightMatrix of(const TensorView& w);
+  // Rows [begin, begin + count), or the columns (elements of each row) [begin, begin + count) on
+  // block boundaries, of an unpacked matrix: the same memory.
+  WeightMatrix rows(int64_t begin, int64_t count) const;
+  WeightMatrix cols(int64_t begin, int64_t count) const;
 };
 
 // Does the active ISA have a kernel for weights of this type?

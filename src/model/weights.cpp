@@ -89,20 +89,14 @@ class Binder {
   WeightMatrix slice(const gguf::TensorInfo& t, WeightMatrix m, Cut cut) const {
     switch (cut.axis) {
       case Axis::Whole: return m;
-      case Axis::Rows:
-        TANDEM_CHECK(cut.begin >= 0 && cut.begin + cut.count <= m.n_out, "rows [{}, +{}) of {}", cut.begin, cut.count, m.n_out);
-        m.data = static_cast<const char*>(m.data) + static_cast<size_t>(cut.begin) * m.row_stride;
-        m.n_out = cut.count;
-        return m;
+      case Axis::Rows: return m.rows(cut.begin, cut.count);
       case Axis::Cols: {
         const int64_t bs = block_size(m.type);
         if (cut.begin % bs != 0 || cut.count % bs != 0)
           throw_input("{}: tensor {} ({}, blocks of {}): columns [{}, {}) do not fall on block boundaries, so "
                       "it cannot be split this way (use a smaller --tp)",
                       f_.name(), t.name, dtype_name(m.type), bs, cut.begin, cut.begin + cut.count);
-        m.data = static_cast<const char*>(m.data) + row_bytes(m.type, cut.begin);
-        m.k = cut.count;
-        return m;
+        return m.cols(cut.begin, cut.count);
       }
     }
     return m;
