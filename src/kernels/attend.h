@@ -1,6 +1,6 @@
 // One query row's attention for the query heads of one GQA group (those sharing one KV head),
 // over keys and values stored by position in blocks of bt positions: the key rows through the KV
-// dtype's gemm (or dot) kernel against the group's query heads, softmax per head, then the value
+// dtype's key-score kernel (else its gemm or dot kernel) against the group's query heads, softmax per head, then the value
 // rows by weighted_rows. BatchForward::attention runs it per (row, KV head) task, and
 // tandem plan --calibrate times it, so both run the same code.
 #pragma once
@@ -20,6 +20,7 @@ namespace tandem {
 // The kernels for one KV dtype and head width.
 struct AttendKernels {
   VecDotKernel keys;                     // key rows . query heads
+  KeyScoresFn scores = nullptr;          // the same for all of a group's heads at once, if the ISA has it
   ActQuantizeFn act_quantize = nullptr;  // query heads into the key kernel's act_type; null: f32
   size_t act_row = 0;                    // bytes of one converted query head
   WeightedRowsFn weighted_rows = nullptr;
@@ -46,6 +47,10 @@ void attend_group(const AttendKernels& k, int64_t hd, int64_t hdv, int64_t group
   for (int64_t j = 0; j < n_keys; j += bt) {
     const std::byte* keys = block_at(j).first;
     const int64_t slots = std::min(bt, n_keys - j);
+    if (k.scores) {
+      k.scores(hd, keys, krow, slots, q, static_cast<int>(group), s + j, s_stride);
+      continue;
+    }
     if (k.keys.gemm) {
       k.keys.gemm(hd, keys, krow, static_cast<int>(slots), qa, act_row, static_cast<int>(group), s + j, s_stride);
       continue;

@@ -52,6 +52,8 @@ AttendKernels AttendKernels::of(DType kv_type, int64_t head_dim) {
     k.act_row = row_bytes(k.keys.act_type, head_dim);
   }
   k.weighted_rows = attention_ops().weighted_rows[static_cast<size_t>(kv_type)];
+  if (k.keys.act_type == DType::F32 && head_dim % 16 == 0)
+    k.scores = attention_ops().key_scores[static_cast<size_t>(kv_type)];
   TANDEM_CHECK(k.keys.dot && (k.keys.act_type == DType::F32 || k.act_quantize) && k.weighted_rows,
                "no attention kernel for KV type {}", dtype_name(kv_type));
   return k;

@@ -81,26 +81,39 @@ inline __attribute__((always_inline)) void fold_level(__m512* v) {
 
 constexpr int after(int p, int levels) { return p >> levels > 1 ? p >> levels : 1; }
 
+// The tree over v[0, N) (N <= 16): its one vector, the sum of v[j] in lane lane_of<N>()[j].
+template <int N>
+inline __attribute__((always_inline)) __m512 fold_tree(const __m512* v) {
+  static_assert(N >= 1 && N <= 16);
+  constexpr int P = width(N);
+  __m512 t[P];
+#pragma GCC unroll 16
+  for (int j = 0; j < P; ++j) t[j] = j < N ? v[j] : _mm512_setzero_ps();
+  fold_level<0, P>(t);
+  fold_level<1, after(P, 1)>(t);
+  fold_level<2, after(P, 2)>(t);
+  fold_level<3, after(P, 3)>(t);
+  return t[0];
+}
+
 }  // namespace reduce_detail
 
 // sums[j] = the sum of v[j]'s 16 lanes for j < N (N <= 16), each in _mm512_reduce_add_ps's order.
 template <int N>
 inline __attribute__((always_inline)) void reduce_many(const __m512* v, float* sums) {
-  static_assert(N >= 1 && N <= 16);
-  constexpr int P = reduce_detail::width(N);
-  using reduce_detail::after;
-  __m512 t[P];
-#pragma GCC unroll 16
-  for (int j = 0; j < P; ++j) t[j] = j < N ? v[j] : _mm512_setzero_ps();
-  reduce_detail::fold_level<0, P>(t);
-  reduce_detail::fold_level<1, after(P, 1)>(t);
-  reduce_detail::fold_level<2, after(P, 2)>(t);
-  reduce_detail::fold_level<3, after(P, 3)>(t);
   alignas(64) float lanes[16];
-  _mm512_store_ps(lanes, t[0]);
+  _mm512_store_ps(lanes, reduce_detail::fold_tree<N>(v));
   constexpr std::array<int, N> lane = reduce_detail::lane_of<N>();
 #pragma GCC unroll 16
   for (int j = 0; j < N; ++j) sums[j] = lanes[lane[j]];
+}
+
+// reduce_many<16> as one vector: the sum of v[j] in lane j.
+inline __attribute__((always_inline)) __m512 reduce_16(const __m512* v) {
+  constexpr std::array<int, 16> lane = reduce_detail::lane_of<16>();
+  const __m512i order = _mm512_setr_epi32(lane[0], lane[1], lane[2], lane[3], lane[4], lane[5], lane[6], lane[7],
+                                          lane[8], lane[9], lane[10], lane[11], lane[12], lane[13], lane[14], lane[15]);
+  return _mm512_permutexvar_ps(order, reduce_detail::fold_tree<16>(v));
 }
 
 }  // namespace tandem::avx512
