@@ -245,8 +245,11 @@ void BatchForward::attention(int64_t layer, std::span<const SeqStep> seqs, int64
   float* attn = attn_.as<float>();
   const size_t s_stride = static_cast<size_t>(max_pos_ + bt);  // floats per head's scores
   const size_t scores_bytes = align64(floats(group * static_cast<int64_t>(s_stride), 1));
+  // Tasks by KV head, then row: consecutive tasks (a prompt's rows) read the same head's keys
+  // and values, which stay in L2 from one row to the next (row-major order cycled all the heads
+  // through it and read every row's keys from L3).
   pool_->run(n * n_kv, [&](int64_t task, int thread) {
-    const int64_t r = task / n_kv, kvh = task % n_kv, h0 = kvh * group;
+    const int64_t kvh = task / n, r = task % n, h0 = kvh * group;
     const SeqStep& sq = seqs[static_cast<size_t>(seq_[static_cast<size_t>(r)])];
     std::byte* mine = scratch_.data() + static_cast<size_t>(thread) * scratch_stride_;
     const size_t koff = layout_.key_head_offset(kvh), voff = layout_.value_head_offset(kvh);
