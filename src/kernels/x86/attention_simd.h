@@ -5,9 +5,9 @@
 // two files.
 //
 // V provides: T (vector), N (floats per vector), load/store (unaligned), zero, bcast (one float
-// to all lanes), fmadd (a*b+c), add, prefetch (a line into L1), kHeads / kVectors (the block that fits the register file), and a
-// loader per KV dtype: V::Load<DType>::load(row, d) gives N values of a row from element d on,
-// V::Load<DType>::bytes(d) the byte offset of element d (d a multiple of N).
+// to all lanes), fmadd (a*b+c), add, prefetch (a line into L1), kHeads / kVectors (the block
+// that fits the register file), and a loader per KV dtype: V::Load<DType>::load(row, d) gives
+// N values of a row from element d on, V::Load<DType>::bytes(d) the byte offset of element d.
 #pragma once
 
 #include <cstddef>
@@ -17,11 +17,13 @@
 
 namespace tandem::simd {
 
+// Value rows come from L3 more often than not: each is prefetched kAhead rows before its use
+// (past the last row too: a prefetch never faults).
+constexpr int64_t kAhead = 16;
+
 // NV vectors of dimensions [d0, d0 + N NV) for HN heads [h0, h0 + HN). A block of few
 // accumulators (HN NV < 8: small head widths, small GQA groups) would wait on each FMA's
 // latency, so rows are dealt round-robin to S sets of accumulators, summed at the end.
-// Value rows come from L3 more often than not: each is prefetched kAhead rows before its use.
-constexpr int64_t kAhead = 16;
 
 template <class V, class L, int NV, int HN>
 void attention_block(const char* rows, size_t stride, int64_t n, const float* p, size_t p_stride, float* out,
@@ -76,7 +78,8 @@ template <class V, class L, int NV>
 void attention_dims(const char* rows, size_t stride, int64_t n, const float* p, size_t p_stride, int nh, float* out,
                     int64_t dv, int64_t d0) {
   if constexpr (NV > 0) {
-    for (; d0 + V::N * NV <= dv; d0 += V::N * NV) attention_heads<V, L, NV>(rows, stride, n, p, p_stride, nh, out, dv, d0);
+    for (; d0 + V::N * NV <= dv; d0 += V::N * NV)
+      attention_heads<V, L, NV>(rows, stride, n, p, p_stride, nh, out, dv, d0);
     attention_dims<V, L, NV - 1>(rows, stride, n, p, p_stride, nh, out, dv, d0);
   }
 }

@@ -27,12 +27,12 @@ struct KeysF16 {
   }
 };
 
-// Heads [h0, h0 + HP) over keys [0, n), 16 / HP keys a tile. The last tile's missing keys
-// re-read the last key; their lanes are not stored.
 // Keys are read from L3 more often than not (a sequence's KV blocks between its steps): each
-// tile prefetches the rows kAhead further on.
+// tile prefetches the rows kAhead further on (past the last row too: a prefetch never faults).
 constexpr int64_t kAhead = 16;
 
+// Heads [h0, h0 + HP) over keys [0, n), 16 / HP keys a tile. The last tile's missing keys
+// re-read the last key; their lanes are not stored.
 template <class K, int HP>
 void score_heads(int64_t hd, const char* keys, size_t krow, int64_t n, const float* q, int h0, float* s,
                  size_t s_stride) {
