@@ -356,14 +356,24 @@ void Engine::complete(Flight& f, std::span<const float> logits) {
   const auto t1 = clock::now();
   const auto n_vocab = static_cast<size_t>(model_->hparams().n_vocab);
   size_t row = 0;
+  picks_.clear();
   for (size_t i = 0; i < f.items.size(); ++i) {
     Seq& s = static_cast<Seq&>(*f.items[i].seq);
     --s.in_flight;
     if (!s.done) sched_.computed(&s, f.ends[i]);  // its full blocks join the prefix index
     if (!f.wants[i]) continue;
     const std::span<const float> mine = logits.subspan(row++ * n_vocab, n_vocab);
-    if (!s.done) sample_and_emit(s, mine);
+    if (!s.done) picks_.push_back({&s, mine, 0});
   }
+  // Each sequence samples with its own sampler, generator and constraint, so the step's
+  // sequences sample across the thread pool (a JSON constraint probes every vocabulary entry);
+  // their tokens then go out in order from this thread.
+  ThreadPool& tp = opts_.pool != nullptr ? *opts_.pool : ThreadPool::global();
+  tp.run(static_cast<int64_t>(picks_.size()), [&](int64_t i, int) {
+    Pick& p = picks_[static_cast<size_t>(i)];
+    p.id = sample(*p.seq, p.logits);
+  });
+  for (const Pick& p : picks_) emit(*p.seq, p.id, p.logits);
   std::lock_guard lock(mu_);
   stats_.rows += f.rows;
   stats_.forward_s += std::chrono::duration<double>(t1 - f.t0).count();
@@ -386,17 +396,20 @@ void Engine::pipeline_round() {
   complete(f, forward_.receive_logits(f.n_out));
 }
 
-void Engine::sample_and_emit(Seq& s, std::span<const float> logits) {
-  const model::Tokenizer& tok = model_->tokenizer();
+model::TokenId Engine::sample(Seq& s, std::span<const float> logits) {
   std::span<const float> for_sampling = logits;
   if (s.req.constraint) {
     s.masked.assign(logits.begin(), logits.end());
     int64_t budget = n_ctx_ - static_cast<int64_t>(s.tokens.size());
     if (s.req.max_tokens >= 0) budget = std::min(budget, s.req.max_tokens - s.n_gen);
-    s.req.constraint->mask(tok, s.masked, budget);
+    s.req.constraint->mask(model_->tokenizer(), s.masked, budget);
     for_sampling = s.masked;
   }
-  const model::TokenId id = s.sampler.sample(for_sampling);
+  return s.sampler.sample(for_sampling);
+}
+
+void Engine::emit(Seq& s, model::TokenId id, std::span<const float> logits) {
+  const model::Tokenizer& tok = model_->tokenizer();
   s.sampler.accept(id);
   s.tokens.push_back(id);
   ++s.n_gen;

@@ -111,7 +111,8 @@ class Engine {
   void complete(Flight& f, std::span<const float> logits);
   void pipeline_round();
   void finish(Seq& s, StopReason reason, const std::string& error = {});
-  void sample_and_emit(Seq& s, std::span<const float> logits);
+  model::TokenId sample(Seq& s, std::span<const float> logits);  // touches only s: any thread
+  void emit(Seq& s, model::TokenId id, std::span<const float> logits);
   void order_step(const std::vector<StepItem>& items);
   void fail_group(const std::string& what);
 
@@ -129,6 +130,12 @@ class Engine {
   std::vector<OrderSeq> orders_;          // group: scratch
   int depth_ = 1;                         // steps in flight at most: the pipeline's stages
   std::deque<Flight> flights_;            // oldest first
+  struct Pick {                           // a sequence to sample this step, and its token
+    Seq* seq;
+    std::span<const float> logits;
+    model::TokenId id;
+  };
+  std::vector<Pick> picks_;  // scratch of complete()
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
