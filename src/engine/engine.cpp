@@ -368,8 +368,7 @@ void Engine::complete(Flight& f, std::span<const float> logits) {
   // Each sequence samples with its own sampler, generator and constraint, so the step's
   // sequences sample across the thread pool (a JSON constraint probes every vocabulary entry);
   // their tokens then go out in order from this thread.
-  ThreadPool& tp = opts_.pool != nullptr ? *opts_.pool : ThreadPool::global();
-  tp.run(static_cast<int64_t>(picks_.size()), [&](int64_t i, int) {
+  forward_.pool().run(static_cast<int64_t>(picks_.size()), [&](int64_t i, int) {
     Pick& p = picks_[static_cast<size_t>(i)];
     p.id = sample(*p.seq, p.logits);
   });

@@ -40,7 +40,6 @@ void register_attention_ops(AttentionOps& ops);
 }
 namespace avx512 {
 void register_attention_ops(AttentionOps& ops);
-void register_key_scores(AttentionOps& ops);
 }
 
 }  // namespace tandem

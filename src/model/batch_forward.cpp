@@ -28,6 +28,7 @@ BatchForward::BatchForward(const Model& model, const KvLayout& layout, int64_t m
       group_(model.tensor_group()),
       world_(model.world()),
       layout_(layout),
+      attend_(AttendKernels::of(layout.dtype(), hp_.head_dim_k)),
       pool_(pool ? pool : &ThreadPool::global()),
       max_tokens_(max_tokens),
       max_pos_(max_positions) {
@@ -239,7 +240,6 @@ void BatchForward::gather_logits(int64_t n_out) {
 void BatchForward::attention(int64_t layer, std::span<const SeqStep> seqs, int64_t n) {
   const int64_t n_head = hp_.n_head, n_kv = hp_.n_head_kv, hd = hp_.head_dim_k, hdv = hp_.head_dim_v;
   const int64_t group = n_head / n_kv, bt = layout_.block_tokens();
-  const AttendKernels kern = AttendKernels::of(layout_.dtype(), hd);
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const float* q = q_.as<float>();
   float* attn = attn_.as<float>();
@@ -259,7 +259,7 @@ void BatchForward::attention(int64_t layer, std::span<const SeqStep> seqs, int64
                                                            layout_.value_row(block, layer, 0) + voff);
     };
     // The group's query heads and outputs, hd and hdv floats apart.
-    attend_group(kern, hd, hdv, group, pos_[static_cast<size_t>(r)] + 1, bt, block_at, layout_.key_row_bytes(),
+    attend_group(attend_, hd, hdv, group, pos_[static_cast<size_t>(r)] + 1, bt, block_at, layout_.key_row_bytes(),
                  layout_.value_row_bytes(), q + (r * n_head + h0) * hd, scale, reinterpret_cast<float*>(mine), s_stride,
                  mine + scores_bytes, attn + (r * n_head + h0) * hdv);
   });

@@ -14,6 +14,7 @@
 
 #include "core/buffer.h"
 #include "core/thread_pool.h"
+#include "kernels/attend.h"
 #include "kernels/matmul.h"
 #include "model/kv_layout.h"
 #include "model/model.h"
@@ -52,6 +53,9 @@ class BatchForward {
   // run the same sampling) and run() returns them everywhere; with logits_to_rank0 it sends them
   // to rank 0 only, which takes them, step by step in order, with receive_logits(rows wanted).
   void set_logits_to_rank0(bool on) { logits_to_rank0_ = on; }
+
+  // The thread pool the forward pass runs on (the caller's, or the process's).
+  ThreadPool& pool() const { return *pool_; }
   std::span<const float> receive_logits(int64_t n_out);
 
  private:
@@ -69,6 +73,7 @@ class BatchForward {
   Collective* group_;  // tensor parallel: this stage's ranks (null: whole tensors here)
   Collective* world_;  // pipeline: every rank (activations to the next stage, logits from the last)
   KvLayout layout_;
+  AttendKernels attend_;  // the KV dtype's attention kernels
   ThreadPool* pool_;
   int64_t max_tokens_, max_pos_;
   MatmulScratch mm_scratch_;

@@ -17,8 +17,9 @@
 
 namespace tandem::simd {
 
-// Value rows come from L3 more often than not: each is prefetched kAhead rows before its use
-// (past the last row too: a prefetch never faults).
+// Key and value rows come from L3 more often than not (a sequence's KV blocks between its
+// steps): each is prefetched kAhead rows before its use (past the last row too: a prefetch
+// never faults).
 constexpr int64_t kAhead = 16;
 
 // NV vectors of dimensions [d0, d0 + N NV) for HN heads [h0, h0 + HN). A block of few
