@@ -17,6 +17,16 @@
 
 namespace tandem {
 
+// Reads a byte of every 64-byte line that [p, p + bytes) touches, with plain loads, many of
+// which the core keeps in flight at once: a way to bring rows in from DRAM before kernels that
+// would keep few in flight.
+inline void touch_lines(const std::byte* p, size_t bytes) {
+  if (bytes == 0) return;
+  unsigned sum = std::to_integer<unsigned>(p[bytes - 1]);
+  for (size_t o = 0; o < bytes; o += 64) sum += std::to_integer<unsigned>(p[o]);
+  asm volatile("" : : "r"(sum));  // the loads are the point: keep them
+}
+
 // The kernels for one KV dtype and head width.
 struct AttendKernels {
   VecDotKernel keys;                     // key rows . query heads

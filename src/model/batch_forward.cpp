@@ -18,6 +18,12 @@ namespace {
 size_t floats(int64_t a, int64_t b) { return static_cast<size_t>(a * b) * sizeof(float); }
 size_t align64(size_t n) { return (n + 63) / 64 * 64; }
 
+// Most bytes of keys and values a decode row reads into L2 before its heads run (see attention):
+// half of a 1 MiB L2, so that the pass does not evict its own first rows.
+constexpr size_t kTouchBytes = size_t{512} << 10;
+// Decode tasks per thread at least, when a step has few decode rows (see plan_attention).
+constexpr int64_t kAttnTasksPerThread = 2;
+
 }  // namespace
 
 BatchForward::BatchForward(const Model& model, const KvLayout& layout, int64_t max_tokens,
@@ -81,6 +87,7 @@ std::span<const float> BatchForward::run(std::span<const SeqStep> seqs) {
     n_out += sq.logits == Logits::All ? len : sq.logits == Logits::Last ? 1 : 0;
   }
   TANDEM_CHECK(n > 0, "empty step");
+  plan_attention(seqs, n);
 
   float *x = x_.as<float>(), *h = h_.as<float>(), *q = q_.as<float>(), *k = k_.as<float>(),
         *v = v_.as<float>(), *attn = attn_.as<float>(), *gate = gate_.as<float>(), *up = up_.as<float>();
@@ -120,7 +127,7 @@ std::span<const float> BatchForward::run(std::span<const SeqStep> seqs) {
       kv_quantize(k + r * kw, layout_.key_row(block, l, p % bt), kw);
       kv_quantize(v + r * vw, layout_.value_row(block, l, p % bt), vw);
     }
-    attention(l, seqs, n);
+    attention(l, seqs);
     matmul(L.wo, attn, ow, n, h, E, pool, mm_scratch_);
     reduce(h, n * E);
     add(x, h, x, n * E);
@@ -234,10 +241,30 @@ void BatchForward::gather_logits(int64_t n_out) {
   }
 }
 
+void BatchForward::plan_attention(std::span<const SeqStep> seqs, int64_t n) {
+  const auto n_kv = static_cast<int16_t>(hp_.n_head_kv);
+  auto decode = [&](int64_t r) { return seqs[static_cast<size_t>(seq_[static_cast<size_t>(r)])].tokens.size() == 1; };
+  int64_t n_decode = 0;
+  for (int64_t r = 0; r < n; ++r) n_decode += decode(r) ? 1 : 0;
+  // Few decode rows: their heads in shares, so that every thread has some (one row's heads
+  // in one task left the other core idle through a single sequence's attention).
+  const int64_t shares = n_decode == 0 ? 1
+      : std::clamp<int64_t>((kAttnTasksPerThread * pool_->size() + n_decode - 1) / n_decode, 1, n_kv);
+  attn_tasks_.clear();
+  for (int64_t r = 0; r < n; ++r)
+    if (decode(r))
+      for (int64_t g = 0; g < shares; ++g)
+        attn_tasks_.push_back({static_cast<int32_t>(r), static_cast<int16_t>(g * n_kv / shares),
+                               static_cast<int16_t>((g + 1) * n_kv / shares), true});
+  for (int16_t kvh = 0; kvh < n_kv; ++kvh)
+    for (int64_t r = 0; r < n; ++r)
+      if (!decode(r)) attn_tasks_.push_back({static_cast<int32_t>(r), kvh, static_cast<int16_t>(kvh + 1), false});
+}
+
 // attn[r][head] = softmax(K . q[r][head] / sqrt(hd)) . V over positions [0, pos_r] of row r's
-// sequence, read block by block. One task per (row, KV head): the query heads that share a KV
-// head (GQA) read each key and value row once.
-void BatchForward::attention(int64_t layer, std::span<const SeqStep> seqs, int64_t n) {
+// sequence, read block by block; the query heads that share a KV head (GQA) read each key and
+// value row once.
+void BatchForward::attention(int64_t layer, std::span<const SeqStep> seqs) {
   const int64_t n_head = hp_.n_head, n_kv = hp_.n_head_kv, hd = hp_.head_dim_k, hdv = hp_.head_dim_v;
   const int64_t group = n_head / n_kv, bt = layout_.block_tokens();
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
@@ -245,23 +272,45 @@ void BatchForward::attention(int64_t layer, std::span<const SeqStep> seqs, int64
   float* attn = attn_.as<float>();
   const size_t s_stride = static_cast<size_t>(max_pos_ + bt);  // floats per head's scores
   const size_t scores_bytes = align64(floats(group * static_cast<int64_t>(s_stride), 1));
-  // Tasks by KV head, then row: consecutive tasks (a prompt's rows) read the same head's keys
-  // and values, which stay in L2 from one row to the next (row-major order cycled all the heads
-  // through it and read every row's keys from L3).
-  pool_->run(n * n_kv, [&](int64_t task, int thread) {
-    const int64_t kvh = task / n, r = task % n, h0 = kvh * group;
+  const size_t krow = layout_.key_row_bytes(), vrow = layout_.value_row_bytes();
+  // A decode row (its sequence's one row this step) is one task for all its KV heads, or a few
+  // for shares of them (plan_attention). Its keys and values come from DRAM: every layer's
+  // weights have streamed through L3 since the last step read them. When they fit in L2, one
+  // pass of plain loads over the task's span of the layer's rows (contiguous in each row) first
+  // brings them in at about twice the rate the kernels' own reads reach (strided by head, and
+  // few in flight among a tile's FMAs and shuffles; software prefetches did not help); the heads
+  // then read them from L2. A prompt's rows are tasks by KV head, then row: consecutive tasks
+  // read the same head's keys and values, which stay in L2 from one row to the next (row-major
+  // order cycled all the heads through it and read every row's keys from L3).
+  pool_->run(static_cast<int64_t>(attn_tasks_.size()), [&](int64_t task, int thread) {
+    const AttnTask& t = attn_tasks_[static_cast<size_t>(task)];
+    const int64_t r = t.row;
     const SeqStep& sq = seqs[static_cast<size_t>(seq_[static_cast<size_t>(r)])];
+    const int64_t n_keys = pos_[static_cast<size_t>(r)] + 1;
     std::byte* mine = scratch_.data() + static_cast<size_t>(thread) * scratch_stride_;
-    const size_t koff = layout_.key_head_offset(kvh), voff = layout_.value_head_offset(kvh);
-    auto block_at = [&](int64_t j) {
-      std::byte* block = sq.blocks[static_cast<size_t>(j / bt)];
-      return std::pair<const std::byte*, const std::byte*>(layout_.key_row(block, layer, 0) + koff,
-                                                           layout_.value_row(block, layer, 0) + voff);
-    };
-    // The group's query heads and outputs, hd and hdv floats apart.
-    attend_group(attend_, hd, hdv, group, pos_[static_cast<size_t>(r)] + 1, bt, block_at, layout_.key_row_bytes(),
-                 layout_.value_row_bytes(), q + (r * n_head + h0) * hd, scale, reinterpret_cast<float*>(mine), s_stride,
-                 mine + scores_bytes, attn + (r * n_head + h0) * hdv);
+    // The task's heads' span of every key and value row.
+    const size_t k0 = layout_.key_head_offset(t.head0), kspan = layout_.key_head_offset(t.head1) - k0;
+    const size_t v0 = layout_.value_head_offset(t.head0), vspan = layout_.value_head_offset(t.head1) - v0;
+    if (t.decode && static_cast<size_t>(n_keys) * (kspan + vspan) <= kTouchBytes)
+      for (int64_t j = 0; j < n_keys; j += bt) {
+        std::byte* block = sq.blocks[static_cast<size_t>(j / bt)];
+        for (int64_t i = 0, slots = std::min(bt, n_keys - j); i < slots; ++i) {
+          touch_lines(layout_.key_row(block, layer, i) + k0, kspan);
+          touch_lines(layout_.value_row(block, layer, i) + v0, vspan);
+        }
+      }
+    for (int64_t kvh = t.head0; kvh < t.head1; ++kvh) {
+      const int64_t h0 = kvh * group;
+      const size_t koff = layout_.key_head_offset(kvh), voff = layout_.value_head_offset(kvh);
+      auto block_at = [&](int64_t j) {
+        std::byte* block = sq.blocks[static_cast<size_t>(j / bt)];
+        return std::pair<const std::byte*, const std::byte*>(layout_.key_row(block, layer, 0) + koff,
+                                                             layout_.value_row(block, layer, 0) + voff);
+      };
+      // The group's query heads and outputs, hd and hdv floats apart.
+      attend_group(attend_, hd, hdv, group, n_keys, bt, block_at, krow, vrow, q + (r * n_head + h0) * hd, scale,
+                   reinterpret_cast<float*>(mine), s_stride, mine + scores_bytes, attn + (r * n_head + h0) * hdv);
+    }
   });
 }
 

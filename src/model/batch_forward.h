@@ -59,7 +59,8 @@ class BatchForward {
   std::span<const float> receive_logits(int64_t n_out);
 
  private:
-  void attention(int64_t layer, std::span<const SeqStep> seqs, int64_t n);
+  void plan_attention(std::span<const SeqStep> seqs, int64_t n);
+  void attention(int64_t layer, std::span<const SeqStep> seqs);
 
   // Sums the partial results of a tensor-parallel group in place (no group: nothing to do).
   void reduce(float* data, int64_t n) const;
@@ -91,6 +92,14 @@ class BatchForward {
   size_t scratch_stride_ = 0;
   std::vector<int32_t> pos_;   // [rows] position of each row
   std::vector<int32_t> seq_;   // [rows] index into seqs of each row
+  // A step's attention tasks: first the decode rows, each with all its KV heads or (when there
+  // are few rows) a share of them, then the prompts' rows by KV head, then row. See attention().
+  struct AttnTask {
+    int32_t row;
+    int16_t head0, head1;  // KV heads [head0, head1)
+    bool decode;
+  };
+  std::vector<AttnTask> attn_tasks_;
   std::vector<TokenId> tokens_;  // [rows]
   std::vector<float> logits_;  // [wanted rows][n_vocab]
   std::vector<float> part_;    // tensor parallel: [wanted rows][shard vocab], then [size][rows][max shard vocab]
