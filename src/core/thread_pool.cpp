@@ -56,7 +56,7 @@ void ThreadPool::worker_loop(int index) {
   uint64_t seen = 0;
   for (;;) {
     uint64_t g = generation_.load(std::memory_order_acquire);
-    for (int spin = 0; g == seen && spin < kSpinIterations; ++spin) {
+    for (int spin = 0; g == seen && spin < kSpinIterations && !resting_.load(std::memory_order_relaxed); ++spin) {
       TANDEM_PAUSE();
       g = generation_.load(std::memory_order_acquire);
     }
@@ -92,6 +92,7 @@ void ThreadPool::run_erased(int64_t n_tasks, TaskFn fn, void* ctx) {
   error_ = nullptr;
   next_task_.store(0, std::memory_order_relaxed);
   active_workers_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
+  resting_.store(false, std::memory_order_relaxed);
   generation_.fetch_add(1, std::memory_order_acq_rel);  // publishes the job
   generation_.notify_all();
   work(0);

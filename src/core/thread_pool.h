@@ -48,6 +48,10 @@ class ThreadPool {
     });
   }
 
+  // Idle workers stop spinning and sleep until the next job: for a caller about to do serial
+  // work long enough that their spin would only take the cores from other threads.
+  void rest() { resting_.store(true, std::memory_order_relaxed); }
+
   // A process-wide pool, sized by set_default_threads (or the hardware) on first use.
   static ThreadPool& global();
   static void set_default_threads(int n);
@@ -62,6 +66,7 @@ class ThreadPool {
   std::vector<std::thread> workers_;
   std::atomic<uint64_t> generation_{0};
   std::atomic<bool> stop_{false};
+  std::atomic<bool> resting_{false};
   // The current job, valid while a generation is running.
   TaskFn fn_ = nullptr;
   void* ctx_ = nullptr;

@@ -372,6 +372,9 @@ void Engine::complete(Flight& f, std::span<const float> logits) {
     Pick& p = picks_[static_cast<size_t>(i)];
     p.id = sample(*p.seq, p.logits);
   });
+  // Emitting wakes the requests' threads, then the next step is planned: serial work, during
+  // which a spinning worker would only keep them from a core.
+  forward_.pool().rest();
   for (const Pick& p : picks_) emit(*p.seq, p.id, p.logits);
   std::lock_guard lock(mu_);
   stats_.rows += f.rows;

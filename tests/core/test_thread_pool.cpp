@@ -1,8 +1,10 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <numeric>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 #include "core/thread_pool.h"
@@ -54,6 +56,26 @@ TEST(ThreadPool, ExceptionReachesCaller) {
   std::atomic<int> n{0};
   pool.run(4, [&](int64_t, int) { n++; });
   EXPECT_EQ(n.load(), 4);
+}
+
+// After rest() the workers sleep instead of spinning; the next job still has every one of them
+// (its tasks wait for each other, so a worker left asleep would time out the wait).
+TEST(ThreadPool, RestedWorkersTakePartInTheNextJob) {
+  constexpr int kThreads = 3;
+  ThreadPool pool(kThreads);
+  for (int round = 0; round < 50; ++round) {
+    pool.rest();
+    if (round % 10 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));  // they sleep
+    std::atomic<int> arrived{0};
+    std::atomic<int> met{0};
+    pool.run(kThreads, [&](int64_t, int) {
+      arrived.fetch_add(1);
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      while (arrived.load() < kThreads && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+      if (arrived.load() == kThreads) met.fetch_add(1);
+    });
+    ASSERT_EQ(met.load(), kThreads) << "round " << round << ": a worker did not join the job";
+  }
 }
 
 TEST(ThreadPool, NestedRunIsInline) {
