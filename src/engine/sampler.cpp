@@ -32,9 +32,50 @@ void Sampler::accept(int32_t token) {
   while (static_cast<int32_t>(history_.size()) > p_.repeat_last_n) history_.pop_front();
 }
 
+namespace {
+
+bool better(float la, int32_t ia, float lb, int32_t ib) { return la > lb || (la == lb && ia < ib); }
+
+}  // namespace
+
+// The k best of the finite logits, best first (logit descending, then id ascending), as a sort
+// of all of them would give, in one pass: a heap keeps the k best seen so far, and a logit not
+// above the worst of them is skipped with one comparison (NaN and -inf never pass it). A later
+// id never wins a tie, so "above" is exact. False when fewer than k logits are finite.
+bool Sampler::top_k_of(std::span<const float> logits, size_t k) {
+  // "Less" is better, so the heap's front is the worst kept, and sort_heap puts the best first.
+  auto order = [](const Candidate& a, const Candidate& b) { return better(a.logit, a.id, b.logit, b.id); };
+  cand_.clear();
+  float worst = -std::numeric_limits<float>::infinity();
+  for (int32_t i = 0; i < n_vocab_; ++i) {
+    const float l = logits[static_cast<size_t>(i)];
+    if (!(l > worst)) continue;
+    cand_.push_back({i, l});
+    std::push_heap(cand_.begin(), cand_.end(), order);
+    if (cand_.size() > k) {
+      std::pop_heap(cand_.begin(), cand_.end(), order);
+      cand_.pop_back();
+    }
+    if (cand_.size() == k) worst = cand_.front().logit;
+  }
+  if (cand_.size() < k) return false;
+  std::sort_heap(cand_.begin(), cand_.end(), order);
+  return true;
+}
+
 int32_t Sampler::sample(std::span<const float> logits) {
   TANDEM_CHECK(static_cast<int64_t>(logits.size()) >= n_vocab_, "logits of {} for a vocabulary of {}",
                logits.size(), n_vocab_);
+  auto by_logit = [](const Candidate& a, const Candidate& b) { return better(a.logit, a.id, b.logit, b.id); };
+  // Penalties over the recent history (as llama.cpp: repetition divides positive logits and
+  // multiplies negative ones; frequency and presence subtract).
+  const bool penalize = !history_.empty() &&
+                        (p_.repeat_penalty != 1.0f || p_.frequency_penalty != 0.0f || p_.presence_penalty != 0.0f);
+  // Top-k without penalties, at a temperature: the k best straight from the logits (a large
+  // vocabulary is not copied and partially sorted for 40 of its entries).
+  if (!penalize && p_.temperature > 0.0f && p_.top_k > 0 && top_k_of(logits, static_cast<size_t>(p_.top_k)))
+    return draw();
+
   cand_.clear();
   for (int32_t i = 0; i < n_vocab_; ++i) {
     const float l = logits[static_cast<size_t>(i)];
@@ -42,10 +83,6 @@ int32_t Sampler::sample(std::span<const float> logits) {
   }
   if (cand_.empty()) throw_runtime("sampler: every logit is -inf or NaN");
 
-  // Penalties over the recent history (as llama.cpp: repetition divides positive logits and
-  // multiplies negative ones; frequency and presence subtract).
-  const bool penalize = !history_.empty() &&
-                        (p_.repeat_penalty != 1.0f || p_.frequency_penalty != 0.0f || p_.presence_penalty != 0.0f);
   if (penalize) {
     std::unordered_map<int32_t, int> counts;
     for (int32_t t : history_) counts[t]++;
@@ -60,9 +97,6 @@ int32_t Sampler::sample(std::span<const float> logits) {
     }
   }
 
-  auto by_logit = [](const Candidate& a, const Candidate& b) {
-    return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
-  };
   if (p_.temperature <= 0.0f) return std::min_element(cand_.begin(), cand_.end(), by_logit)->id;
 
   // top-k: keep the k best, sorted.
@@ -74,7 +108,11 @@ int32_t Sampler::sample(std::span<const float> logits) {
   } else {
     std::sort(cand_.begin(), cand_.end(), by_logit);
   }
+  return draw();
+}
 
+// top-p, min-p, temperature and the draw over cand_, sorted best first.
+int32_t Sampler::draw() {
   // Softmax of what is left (sorted, so the first is the maximum).
   auto softmax = [&] {
     probs_.resize(cand_.size());

@@ -46,6 +46,9 @@ class Sampler {
     int32_t id;
     float logit;
   };
+  bool top_k_of(std::span<const float> logits, size_t k);
+  int32_t draw();
+
   std::vector<Candidate> cand_;  // scratch, reused
   std::vector<float> probs_;
 };

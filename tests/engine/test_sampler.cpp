@@ -1,9 +1,11 @@
 // The sampler against distributions computed here by brute force, and stop strings.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <random>
+#include <vector>
 
 #include "engine/sampler.h"
 
@@ -115,6 +117,44 @@ TEST(Sampler, DistributionsMatchBruteForce) {
   all.top_p = 0.95f;
   all.min_p = 0.05f;
   check_distribution(l, all);
+}
+
+// Top-k over a large vocabulary (the sampler's one-pass path) keeps exactly the candidates a
+// full sort gives, in the same order: with the same seed it draws the same tokens as a sampler
+// that sees only those k logits (all others -inf, so it sorts everything that is left). Ties
+// at the k-th place (the lower id wins), NaN and -inf among the logits.
+TEST(Sampler, TopKOfALargeVocabularyIsTheSortedTopK) {
+  const int n = 50000;
+  const auto base = random_logits(n, 11, 1.0f);
+  auto sorted_ids = [&](const std::vector<float>& l) {
+    std::vector<int> ids;
+    for (int i = 0; i < n; ++i)
+      if (std::isfinite(l[size_t(i)])) ids.push_back(i);
+    std::sort(ids.begin(), ids.end(), [&](int a, int b) {
+      return l[size_t(a)] > l[size_t(b)] || (l[size_t(a)] == l[size_t(b)] && a < b);
+    });
+    return ids;
+  };
+  for (int k : {1, 2, 40, 333}) {
+    std::vector<float> l = base;
+    for (int i = 5; i < n; i += 1013) l[size_t(i)] = NAN;
+    for (int i = 9; i < n; i += 777) l[size_t(i)] = -INFINITY;
+    // The (k+1)-th and (k+2)-th best take the k-th best's logit: a three-way tie at the edge.
+    auto ids = sorted_ids(l);
+    l[size_t(ids[size_t(k)])] = l[size_t(ids[size_t(k - 1)])];
+    l[size_t(ids[size_t(k + 1)])] = l[size_t(ids[size_t(k - 1)])];
+    ids = sorted_ids(l);
+    std::vector<float> only(size_t(n), -INFINITY);
+    for (int j = 0; j < k; ++j) only[size_t(ids[size_t(j)])] = l[size_t(ids[size_t(j)])];
+    SamplingParams p = plain(1.5f);
+    p.top_k = k;
+    p.top_p = 0.9f;
+    p.min_p = 0.01f;
+    SamplingParams q = p;
+    q.top_k = 0;
+    Sampler fast(p, n), sorted(q, n);
+    for (int i = 0; i < 300; ++i) ASSERT_EQ(fast.sample(l), sorted.sample(only)) << "k " << k << ", draw " << i;
+  }
 }
 
 TEST(Sampler, SameSeedSameSequenceOtherSeedOther) {
