@@ -1,5 +1,6 @@
 #include "kernels/packed.h"
 
+#include <cmath>
 #include <cstring>
 
 #include "core/error.h"
@@ -18,6 +19,14 @@ constexpr size_t kQ6_KSubBlock = kPackRows * 16 * 6 / 8;                    // 1
 constexpr size_t kQ6_KGroupBlock = kQ6_KHeader + 16 * kQ6_KSubBlock;        // 3360
 
 void put_f16(char* p, int r, f16 v) { std::memcpy(p + 2 * r, &v.bits, 2); }
+
+// Element by element, all rows at once: the writes sequential, the reads 16 sequential streams.
+void pack_f16(const void* src, size_t stride, int nrows, int64_t k, char* dst) {
+  const char* rows[kPackRows];
+  for (int r = 0; r < nrows; ++r) rows[r] = static_cast<const char*>(src) + static_cast<size_t>(r) * stride;
+  for (int64_t i = 0; i < k; ++i, dst += 2 * kPackRows)
+    for (int r = 0; r < nrows; ++r) std::memcpy(dst + 2 * r, rows[r] + 2 * i, 2);
+}
 
 // Calls put(x, r, dst) for block b of every row r < nrows (rows `stride` bytes apart), dst the
 // group's block b (group_block bytes each).
@@ -139,15 +148,22 @@ float f16_at(const char* p, int r) {
 
 void register_gemm_packed(VecDotTable& t, Isa isa) {
   if (isa == Isa::Avx2) avx2::register_gemm_packed(t);
-  if (isa == Isa::Avx512) avx512::register_gemm_packed(t);
+  if (isa == Isa::Avx512) {
+    avx512::register_gemm_packed(t);
+    avx512::register_gemm_packed_f16(t);
+  }
 }
 
 bool packable(DType type) {
-  return type == DType::Q4_0 || type == DType::Q8_0 || type == DType::Q4_K || type == DType::Q6_K;
+  return type == DType::F16 || type == DType::Q4_0 || type == DType::Q8_0 || type == DType::Q4_K ||
+         type == DType::Q6_K;
 }
+
+void copy_row_f32(const float* x, void* dst, int64_t k) { std::memcpy(dst, x, static_cast<size_t>(k) * sizeof(float)); }
 
 size_t packed_group_bytes(DType type, int64_t k) {
   switch (type) {
+    case DType::F16: return static_cast<size_t>(k) * 2 * kPackRows;
     case DType::Q4_0: return static_cast<size_t>(k / kQK) * kQ4_0GroupBlock;
     case DType::Q8_0: return static_cast<size_t>(k / kQK) * kQ8_0GroupBlock;
     case DType::Q4_K: return static_cast<size_t>(k / kQK_K) * kQ4_KGroupBlock;
@@ -161,6 +177,7 @@ void pack_group(DType type, const void* src, size_t src_stride, int nrows, int64
   std::memset(dst, 0, packed_group_bytes(type, k));
   char* d = static_cast<char*>(dst);
   switch (type) {
+    case DType::F16: pack_f16(src, src_stride, nrows, k, d); break;
     case DType::Q4_0: pack_q4_0(src, src_stride, nrows, k / kQK, d); break;
     case DType::Q8_0: pack_q8_0(src, src_stride, nrows, k / kQK, d); break;
     case DType::Q4_K: pack_q4_k(src, src_stride, nrows, k / kQK_K, d); break;
@@ -170,6 +187,7 @@ void pack_group(DType type, const void* src, size_t src_stride, int nrows, int64
 }
 
 size_t packed_act_row_bytes(DType weight_type, int64_t k) {
+  if (weight_type == DType::F16) return static_cast<size_t>(k) * sizeof(float);
   if (weight_type == DType::Q4_K) return static_cast<size_t>(k / kQK_K) * sizeof(ActQ8_K32);
   if (weight_type == DType::Q6_K) return static_cast<size_t>(k / kQK_K) * sizeof(BlockQ8_K);
   return static_cast<size_t>(k / kQK) * sizeof(ActQ8_0S);
@@ -237,7 +255,10 @@ void packed_gemm_ref(DType type, int64_t k, const void* w, size_t w_stride, int 
       const char* g = static_cast<const char*>(w) + static_cast<size_t>(r / kPackRows) * gbytes;
       const int lane = r % kPackRows;
       float acc = 0.0f;
-      if (type == DType::Q4_0 || type == DType::Q8_0) {
+      if (type == DType::F16) {
+        const auto* x = reinterpret_cast<const float*>(a);
+        for (int64_t i = 0; i < k; ++i) acc = std::fma(f16_at(g + i * 2 * kPackRows, lane), x[i], acc);
+      } else if (type == DType::Q4_0 || type == DType::Q8_0) {
         const bool q4 = type == DType::Q4_0;
         const size_t blk = q4 ? kQ4_0GroupBlock : kQ8_0GroupBlock;
         for (int64_t b = 0; b < k / kQK; ++b) {
@@ -288,6 +309,9 @@ void dequantize_packed_row(DType type, int64_t k, const void* group, int lane, f
   TANDEM_CHECK(lane >= 0 && lane < kPackRows, "dequantize_packed_row: lane {}", lane);
   const char* g = static_cast<const char*>(group);
   switch (type) {
+    case DType::F16:
+      for (int64_t i = 0; i < k; ++i) out[i] = f16_at(g + i * 2 * kPackRows, lane);
+      return;
     case DType::Q4_0:
     case DType::Q8_0: {
       const bool q4 = type == DType::Q4_0;

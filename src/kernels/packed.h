@@ -6,7 +6,12 @@
 // one vector per block. Same bytes per row as the file's format, read as one sequential stream
 // per group.
 //
+// F16 weights are repacked the same way for a float kernel: element i of the group's 16 rows is
+// 16 consecutive f16 values, so one conversion and one broadcast activation advance all 16 rows
+// (no horizontal sums, which dominate a row kernel's tiles when k is small).
+//
 // Layouts, per group of 16 rows (rows past the matrix end are zero; their scales are zero):
+//   F16x16, per element (32 bytes): f16 w[16], row r's element in lane r.
 //   Q4_0x16, per 32-element block (288 bytes):
 //     f16 d[16]; u8 q[4][16][4]: byte i of lane r of vector j holds element 4j+i of row r in its
 //     low nibble and element 16+4j+i in its high nibble (exactly Q4_0's qs[4j+i]).
@@ -23,7 +28,8 @@
 //     (low nibble) and 1 (high nibble), lo23 of steps 2 and 3, hi the top 2 bits of step s at
 //     bits 2s..2s+1.
 //
-// Activations for these kernels carry the sums the unsigned/signed offsets need:
+// Activations for these kernels carry the sums the unsigned/signed offsets need (F16x16 takes
+// the f32 activations as they are: copy_row_f32):
 //   Q8_0S per 32 elements: f32 d (the f16 d of ggml's q8_0, widened); i32 sum of qs; i8 qs[32].
 //   Q8_K32 per 256: f32 d; i16 sums of each 32 qs, sub-block s at q8_k32_slot(s) (order 0 4 1 5
 //     2 6 3 7: one 32-bit load gives the sums of sub-blocks i and i + 4); i8 qs[256] (ggml's
@@ -56,10 +62,13 @@ struct ActQ8_K32 {
 static_assert(sizeof(ActQ8_0S) == 40 && sizeof(ActQ8_K32) == 276);
 constexpr int q8_k32_slot(int s) { return s < 4 ? 2 * s : 2 * (s - 4) + 1; }
 
+// The activation "converter" of the F16x16 kernels: the f32 row as it is.
+void copy_row_f32(const float* x, void* dst, int64_t k);
+
 // Bytes of one packed group of 16 rows of k elements.
 size_t packed_group_bytes(DType type, int64_t k);
 // Packs rows [0, nrows) (nrows <= 16) of a row-major weight matrix (rows src_stride bytes apart)
-// into one group at dst (packed_group_bytes(type, k) bytes). Types: Q4_0, Q8_0, Q4_K, Q6_K.
+// into one group at dst (packed_group_bytes(type, k) bytes). Types: F16, Q4_0, Q8_0, Q4_K, Q6_K.
 void pack_group(DType type, const void* src, size_t src_stride, int nrows, int64_t k, void* dst);
 bool packable(DType type);
 // Row `lane` of a packed group as f32 (k values), equal to dequantize_row of the original row.
@@ -74,6 +83,8 @@ size_t packed_act_row_bytes(DType weight_type, int64_t k);
 
 // The scalar reference of every packed kernel: for r < nr, t < nt
 //   out[t * out_stride + r] = sum_i w_r[i] * act_t[i]
+// (F16: summed in element order from zero by fused multiply-adds, which the F16x16 kernels
+// match bit for bit)
 // with w the first group of rows (groups 16 * w_stride bytes apart, w_stride = group bytes / 16)
 // and act_t the converted activations at act + t * act_stride.
 void packed_gemm_ref(DType type, int64_t k, const void* w, size_t w_stride, int nr,

@@ -19,7 +19,7 @@
 namespace tandem {
 namespace {
 
-constexpr DType kPackTypes[] = {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q6_K};
+constexpr DType kPackTypes[] = {DType::F16, DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q6_K};
 
 struct Case {
   DType type;
@@ -52,7 +52,9 @@ std::vector<float> reference(const Case& c, const std::vector<float>& x, int64_t
   const size_t as = packed_act_row_bytes(c.type, c.k);
   std::vector<uint8_t> act(as * static_cast<size_t>(n_tok));
   for (int64_t t = 0; t < n_tok; ++t) {
-    if (c.type == DType::Q4_K)
+    if (c.type == DType::F16)
+      copy_row_f32(x.data() + t * c.k, act.data() + t * as, c.k);
+    else if (c.type == DType::Q4_K)
       quantize_row_q8_k32<Isa::Scalar>(x.data() + t * c.k, act.data() + t * as, c.k);
     else if (c.type == DType::Q6_K)
       quantize_row_q8_k<Isa::Scalar>(x.data() + t * c.k, act.data() + t * as, c.k);
@@ -123,6 +125,8 @@ TEST(Packed, EveryIsaKernelMatchesReference) {
                 const float g = y1[static_cast<size_t>(tok * ys + r)], w = want[static_cast<size_t>(tok * n_out + r)];
                 ASSERT_NEAR(g, w, tolerance(w, rms)) << isa_name(isa) << " " << dtype_name(t) << " k=" << k
                                                 << " n_out=" << n_out << " n_tok=" << n_tok << " t=" << tok << " r=" << r;
+                // F16: the reference's order of fused multiply-adds, so its bits exactly.
+                if (t == DType::F16) ASSERT_EQ(g, w) << isa_name(isa) << " k=" << k << " n_tok=" << n_tok << " r=" << r;
                 ASSERT_EQ(g, y2[static_cast<size_t>(tok * ys + r)]) << "thread count changed a result";
               }
               ASSERT_EQ(y1[static_cast<size_t>(tok * ys + n_out)], -9.0f) << "wrote past n_out";
