@@ -126,7 +126,9 @@ TEST(Packed, EveryIsaKernelMatchesReference) {
                 ASSERT_NEAR(g, w, tolerance(w, rms)) << isa_name(isa) << " " << dtype_name(t) << " k=" << k
                                                 << " n_out=" << n_out << " n_tok=" << n_tok << " t=" << tok << " r=" << r;
                 // F16: the reference's order of fused multiply-adds, so its bits exactly.
-                if (t == DType::F16) ASSERT_EQ(g, w) << isa_name(isa) << " k=" << k << " n_tok=" << n_tok << " r=" << r;
+                if (t == DType::F16) {
+                  ASSERT_EQ(g, w) << isa_name(isa) << " k=" << k << " n_tok=" << n_tok << " r=" << r;
+                }
                 ASSERT_EQ(g, y2[static_cast<size_t>(tok * ys + r)]) << "thread count changed a result";
               }
               ASSERT_EQ(y1[static_cast<size_t>(tok * ys + n_out)], -9.0f) << "wrote past n_out";
