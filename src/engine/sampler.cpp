@@ -32,41 +32,34 @@ void Sampler::accept(int32_t token) {
   while (static_cast<int32_t>(history_.size()) > p_.repeat_last_n) history_.pop_front();
 }
 
-namespace {
-
-bool better(float la, int32_t ia, float lb, int32_t ib) { return la > lb || (la == lb && ia < ib); }
-
-}  // namespace
-
 // The k best of the finite logits, best first (logit descending, then id ascending), as a sort
 // of all of them would give, in one pass: a heap keeps the k best seen so far, and a logit not
 // above the worst of them is skipped with one comparison (NaN and -inf never pass it). A later
 // id never wins a tie, so "above" is exact. False when fewer than k logits are finite.
 bool Sampler::top_k_of(std::span<const float> logits, size_t k) {
-  // "Less" is better, so the heap's front is the worst kept, and sort_heap puts the best first.
-  auto order = [](const Candidate& a, const Candidate& b) { return better(a.logit, a.id, b.logit, b.id); };
+  // Heap order by better ("less" is better): the front is the worst kept; sort_heap puts the
+  // best first.
   cand_.clear();
   float worst = -std::numeric_limits<float>::infinity();
   for (int32_t i = 0; i < n_vocab_; ++i) {
     const float l = logits[static_cast<size_t>(i)];
     if (!(l > worst)) continue;
     cand_.push_back({i, l});
-    std::push_heap(cand_.begin(), cand_.end(), order);
+    std::push_heap(cand_.begin(), cand_.end(), better);
     if (cand_.size() > k) {
-      std::pop_heap(cand_.begin(), cand_.end(), order);
+      std::pop_heap(cand_.begin(), cand_.end(), better);
       cand_.pop_back();
     }
     if (cand_.size() == k) worst = cand_.front().logit;
   }
   if (cand_.size() < k) return false;
-  std::sort_heap(cand_.begin(), cand_.end(), order);
+  std::sort_heap(cand_.begin(), cand_.end(), better);
   return true;
 }
 
 int32_t Sampler::sample(std::span<const float> logits) {
   TANDEM_CHECK(static_cast<int64_t>(logits.size()) >= n_vocab_, "logits of {} for a vocabulary of {}",
                logits.size(), n_vocab_);
-  auto by_logit = [](const Candidate& a, const Candidate& b) { return better(a.logit, a.id, b.logit, b.id); };
   // Penalties over the recent history (as llama.cpp: repetition divides positive logits and
   // multiplies negative ones; frequency and presence subtract).
   const bool penalize = !history_.empty() &&
@@ -97,16 +90,16 @@ int32_t Sampler::sample(std::span<const float> logits) {
     }
   }
 
-  if (p_.temperature <= 0.0f) return std::min_element(cand_.begin(), cand_.end(), by_logit)->id;
+  if (p_.temperature <= 0.0f) return std::min_element(cand_.begin(), cand_.end(), better)->id;
 
   // top-k: keep the k best, sorted.
   size_t n = cand_.size();
   if (p_.top_k > 0 && static_cast<size_t>(p_.top_k) < n) {
     n = static_cast<size_t>(p_.top_k);
-    std::partial_sort(cand_.begin(), cand_.begin() + static_cast<std::ptrdiff_t>(n), cand_.end(), by_logit);
+    std::partial_sort(cand_.begin(), cand_.begin() + static_cast<std::ptrdiff_t>(n), cand_.end(), better);
     cand_.resize(n);
   } else {
-    std::sort(cand_.begin(), cand_.end(), by_logit);
+    std::sort(cand_.begin(), cand_.end(), better);
   }
   return draw();
 }

@@ -46,6 +46,11 @@ class Sampler {
     int32_t id;
     float logit;
   };
+  // The candidates' order: higher logit first, the lower id on ties (a function object, so the
+  // sorts and heaps inline it).
+  static constexpr auto better = [](const Candidate& a, const Candidate& b) {
+    return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
+  };
   bool top_k_of(std::span<const float> logits, size_t k);
   int32_t draw();
 

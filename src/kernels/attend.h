@@ -1,8 +1,8 @@
 // One query row's attention for the query heads of one GQA group (those sharing one KV head),
 // over keys and values stored by position in blocks of bt positions: the key rows through the KV
 // dtype's key-score kernel (else its gemm or dot kernel) against the group's query heads,
-// softmax per head, then the value rows by weighted_rows. BatchForward::attention runs it per
-// (KV head, row) task, and tandem plan --calibrate times it, so both run the same code.
+// softmax per head, then the value rows by weighted_rows. BatchForward::attention runs it for
+// each KV head of its tasks, and tandem plan --calibrate times it, so both run the same code.
 #pragma once
 
 #include <algorithm>

@@ -148,10 +148,7 @@ float f16_at(const char* p, int r) {
 
 void register_gemm_packed(VecDotTable& t, Isa isa) {
   if (isa == Isa::Avx2) avx2::register_gemm_packed(t);
-  if (isa == Isa::Avx512) {
-    avx512::register_gemm_packed(t);
-    avx512::register_gemm_packed_f16(t);
-  }
+  if (isa == Isa::Avx512) avx512::register_gemm_packed(t);
 }
 
 bool packable(DType type) {

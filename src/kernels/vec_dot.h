@@ -84,7 +84,6 @@ namespace avx512 {
 void register_vec_dot_float(VecDotTable& t);
 void register_vec_dot_legacy(VecDotTable& t);
 void register_gemm_packed(VecDotTable& t);
-void register_gemm_packed_f16(VecDotTable& t);  // x86/avx512/gemm_packed_f16.cpp
 }  // namespace avx512
 
 // The scalar Q8_0 activation quantizer, bit-exact with ggml's quantize_row_q8_0_ref:
